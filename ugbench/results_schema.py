@@ -1,0 +1,69 @@
+"""Schema of a results file: one JSON per (model, task) under OUTPUT/<model-slug>/<task>.json.
+
+Shaped after lm-evaluation-harness (results embed the resolved config, versions and git commit) and
+MTEB (scores per split with a main_score). The leaderboard validates submissions against this model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RESULTS_SCHEMA_VERSION = "1.0"
+
+
+class TaskInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str
+    main_score: str
+    family: str
+    modalities: dict[str, list[str]] = Field(default_factory=dict)  # side -> modalities
+    description: str = ""
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    revision: str = "none"
+    metadata: dict[str, Any] = Field(default_factory=dict)  # ModelMeta.to_dict()
+
+
+class Provenance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    package: str = "urban-graph-embeddings"
+    package_version: str
+    git_commit: str | None = None
+    dataset_fingerprint: str
+    dataset_path: str | None = None
+    task_version: str
+    seed: int
+    created_at: str  # ISO-8601 UTC
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)  # library -> version
+    timings_s: dict[str, float] = Field(default_factory=dict)  # stage -> seconds
+    zero_shot: bool = True
+
+
+class TaskResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: str = RESULTS_SCHEMA_VERSION
+    task: TaskInfo
+    model: ModelInfo
+    scores: dict[str, dict[str, Any]]  # split -> {metric: value, ..., "main_score": value}
+    instructions: dict[str, str | None] = Field(default_factory=dict)  # side -> instruction used
+    config: dict[str, Any] = Field(default_factory=dict)  # the resolved evaluation config
+    provenance: Provenance
+
+    @field_validator("scores")
+    @classmethod
+    def _finite_main_scores(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for split, metrics in v.items():
+            if "main_score" not in metrics:
+                raise ValueError(f"scores['{split}'] has no main_score")
+            for name, value in metrics.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"scores['{split}']['{name}'] is {value}; scores must be finite")
+        return v

@@ -1,0 +1,46 @@
+"""Shared CLI runner: user mistakes become one red line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from .errors import UserError
+
+err_console = Console(stderr=True)
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run a typer app; UserError (and missing files) print one line and exit with code 2.
+
+    Set UG_DEBUG=1 to see the full traceback instead.
+    """
+    try:
+        app(standalone_mode=False)
+    except UserError as e:
+        if os.environ.get("UG_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except FileNotFoundError as e:
+        if os.environ.get("UG_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] file not found: {e.filename or e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click's usage errors come here in non-standalone mode
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,283 @@
+"""The UGData on-disk contract: paths, column names and a reader.
+
+Everything downstream (uge, ugbench) reads a UGData directory only through this module, so the
+builder and its consumers cannot drift apart. The layout (all paths relative to the directory):
+
+    manifest.json                 fingerprint, counts, splits, inputs (with sha256), seed, versions, config
+    README.md                     dataset card (ODbL attribution; "synthetic images" notice where so)
+    dataset/                      datasets.DatasetDict.save_to_disk, splits train / val / test (VIEW_COLUMNS)
+    parquet/{split}.parquet       the same rows as self-contained Parquet (image bytes embedded)
+    graph/nodes.parquet           NODE_COLUMNS, row order == integer node index
+    graph/edges.parquet           EDGE_COLUMNS (directed rows; undirected relations appear once)
+    graph/graph.graphml           the same graph for networkx / Gephi
+    graph/pyg.pt                  torch_geometric.data.Data (torch.load(..., weights_only=False))
+    paths/paths.parquet           spatial reasoning paths (PATH_COLUMNS)
+    paths/routes.parquet          street-network routes with turn-by-turn steps (ROUTE_COLUMNS)
+    tasks/<task>/task.json        TaskSpec
+    tasks/<task>/queries.parquet  QUERY_COLUMNS
+    tasks/<task>/corpus.parquet   CORPUS_COLUMNS (ranking tasks)
+    tasks/<task>/targets.parquet  perception targets (perception tasks)
+    tasks/<task>/pairs.parquet    pairwise perception comparisons (perception tasks)
+    rejects.csv                   REJECT_COLUMNS: every input row not used, with the reason
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+FORMAT_NAME = "ugdata"
+FORMAT_VERSION = 1
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+DATASET_DIR = "dataset"
+PARQUET_DIR = "parquet"
+GRAPH_DIR = "graph"
+NODES = "graph/nodes.parquet"
+EDGES = "graph/edges.parquet"
+GRAPHML = "graph/graph.graphml"
+PYG = "graph/pyg.pt"
+PATHS = "paths/paths.parquet"
+ROUTES = "paths/routes.parquet"
+TASKS_DIR = "tasks"
+REJECTS = "rejects.csv"
+
+SPLITS = ("train", "val", "test")
+
+# One row per street view (image). Angles are degrees clockwise from north in [0, 360).
+VIEW_COLUMNS: dict[str, str] = {
+    "image_id": "str, unique across the dataset",
+    "image": "datasets.Image with bytes embedded",
+    "lat": "float64 WGS84",
+    "lon": "float64 WGS84",
+    "heading": "float32 camera heading, deg from north",
+    "fov_index": "int8: 0 front (along street), 1 right, 2 back, 3 left; -1 unknown",
+    "city": "str",
+    "captured_at": "str ISO-8601 or empty",
+    "synthetic": "bool",
+    "split": "str train|val|test",
+    "node_id": "str, this image's node in the graph ('image/<image_id>')",
+    "street_node_id": "str, the street node it is anchored to",
+    "street_name": "str ('' for unnamed)",
+    "street_class": "str OSM highway value",
+    "snap_distance_m": "float32 distance to the street edge",
+    "street_bearing_deg": "float32 bearing of the street edge at the snap point",
+    "relative_heading_deg": "float32 camera heading minus street bearing, in [0, 360)",
+    "side": "str left|right side of the street (w.r.t. the edge direction)",
+    "caption": "str spatial context caption",
+    "paths": "list[str] reasoning paths in text form",
+    "graph_context": "list[str] node ids of the ego subgraph, centre (the image node) first",
+    "hard_negative_ids": "list[str] image ids spatially near but not the same place",
+    "queries": "struct{atmosphere, activity, object, geography, creativity} StreetSem-style queries",
+    "perception": "struct of float proxies (greenery, commercial, street_size, building_density, ...)",
+}
+
+NODE_COLUMNS: dict[str, str] = {
+    "node_id": "str ('street/..', 'intersection/..', 'poi/..', 'area/..', 'image/..')",
+    "idx": "int64, == row index",
+    "type": "str street|intersection|poi|area|image",
+    "name": "str",
+    "category": "str",
+    "text": "str node text: 'Category: X, Name: Y, Area: Z, Coordinates: (lon, lat)'",
+    "lon": "float64",
+    "lat": "float64",
+    "attrs": "str JSON object with type-specific attributes",
+}
+
+EDGE_COLUMNS: dict[str, str] = {
+    "src": "str node id",
+    "dst": "str node id",
+    "src_idx": "int64",
+    "dst_idx": "int64",
+    "rel": "str on_same_street|intersection|nearest|near|inside|bounds|connects|...",
+    "distance_m": "float32 geodesic distance between the node anchors",
+    "bearing_deg": "float32 bearing src -> dst",
+}
+
+PATH_COLUMNS: dict[str, str] = {
+    "path_id": "str",
+    "image_id": "str the start image",
+    "split": "str",
+    "text": "str '(src, rel, tgt) (50m, S) -> ...'",
+    "node_ids": "list[str] hops+1 nodes",
+    "rels": "list[str] hops relations",
+    "distances_m": "list[float] per hop",
+    "bearings_deg": "list[float] per hop",
+    "total_m": "float",
+    "hops": "int",
+}
+
+ROUTE_COLUMNS: dict[str, str] = {
+    "route_id": "str",
+    "src_image_id": "str",
+    "dst_image_id": "str",
+    "split": "str",
+    "text": "str turn-by-turn",
+    "steps": "list[struct{street, length_m, turn, compass}]",
+    "node_ids": "list[str] street-network nodes along the route",
+    "total_m": "float",
+}
+
+# Ranking tasks: each query ranks its own candidate list (local protocol) or, when candidate_ids is
+# empty, the whole corpus (global protocol). Items reference images by image_id (looked up in the dataset).
+QUERY_COLUMNS: dict[str, str] = {
+    "query_id": "str",
+    "split": "str",
+    "text": "str or None",
+    "image_id": "str or None",
+    "graph_context": "list[str] node ids (may be empty)",
+    "lat": "float64 truth location (for geo metrics; never shown to the model)",
+    "lon": "float64",
+    "qtype": "str question/query type for per-type breakdowns",
+    "candidate_ids": "list[str] doc ids (empty = rank the whole corpus)",
+    "positive_ids": "list[str] relevant doc ids",
+}
+
+CORPUS_COLUMNS: dict[str, str] = {
+    "doc_id": "str",
+    "text": "str or None",
+    "image_id": "str or None",
+    "graph_context": "list[str]",
+    "lat": "float64",
+    "lon": "float64",
+    "kind": "str what the document is (location, image, answer, ...)",
+}
+
+REJECT_COLUMNS = ("source", "row", "image_id", "stage", "reason")
+
+
+@dataclass
+class TaskSpec:
+    """tasks/<name>/task.json: what a UGData task holds, read by ugbench's task registry."""
+
+    name: str
+    family: str  # geolocation | retrieval | perception | grounding | streetsem
+    description: str
+    main_score: str
+    query_modalities: list[str]  # subset of ["text", "image", "graph"]
+    doc_modalities: list[str]
+    instructions: dict[str, str] = field(default_factory=dict)  # side -> instruction
+    protocol: str = "local"  # local | global | probe
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    version: str = "1"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, path: Path) -> TaskSpec:
+        data = json.loads(Path(path).read_text())
+        known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__}
+        spec = cls(**known)
+        spec.extra.update(data)
+        return spec
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+
+
+class NotUGDataError(ValueError):
+    """Raised when a directory is not a readable UGData directory."""
+
+
+class UGData:
+    """Read-only view of a UGData directory. Tables load lazily and are cached."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        mf = self.root / MANIFEST
+        if not mf.is_file():
+            raise NotUGDataError(
+                f"{self.root} is not a UGData directory (no {MANIFEST}); build one with `ugdata build --out DIR`"
+            )
+        try:
+            self.manifest: dict[str, Any] = json.loads(mf.read_text())
+        except json.JSONDecodeError as e:
+            raise NotUGDataError(f"{mf} is not valid JSON ({e}); rebuild the directory") from e
+        if self.manifest.get("format") != FORMAT_NAME:
+            raise NotUGDataError(f"{mf} does not describe a UGData directory (format != 'ugdata')")
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.manifest["fingerprint"])
+
+    @cached_property
+    def dataset(self):
+        import datasets
+
+        return datasets.load_from_disk(str(self.root / DATASET_DIR))
+
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / NODES)
+
+    @cached_property
+    def edges(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / EDGES)
+
+    @cached_property
+    def paths(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / PATHS)
+
+    @cached_property
+    def routes(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / ROUTES)
+
+    def task_names(self) -> list[str]:
+        d = self.root / TASKS_DIR
+        return sorted(p.name for p in d.iterdir() if (p / "task.json").is_file()) if d.is_dir() else []
+
+    def task_spec(self, name: str) -> TaskSpec:
+        p = self.root / TASKS_DIR / name / "task.json"
+        if not p.is_file():
+            raise NotUGDataError(f"{self.root} has no task '{name}' (missing {p}); tasks: {self.task_names()}")
+        return TaskSpec.from_json(p)
+
+    def task_table(self, name: str, table: str) -> pd.DataFrame:
+        """table is one of queries, corpus, targets, pairs."""
+        p = self.root / TASKS_DIR / name / f"{table}.parquet"
+        if not p.is_file():
+            raise NotUGDataError(f"task '{name}' in {self.root} has no {table} table ({p})")
+        return pd.read_parquet(p)
+
+    @cached_property
+    def _image_index(self) -> dict[str, tuple[str, int]]:
+        index: dict[str, tuple[str, int]] = {}
+        for split, ds in self.dataset.items():
+            for i, image_id in enumerate(ds["image_id"]):
+                index[image_id] = (split, i)
+        return index
+
+    def views(self, split: str | None = None) -> pd.DataFrame:
+        """View rows without the image bytes (fast metadata access)."""
+        frames = []
+        for name, ds in self.dataset.items():
+            if split is not None and name != split:
+                continue
+            frames.append(ds.remove_columns(["image"]).to_pandas())
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def image(self, image_id: str):
+        """The PIL image for an image_id (decoded from the embedded bytes)."""
+        from PIL import Image
+
+        try:
+            split, i = self._image_index[image_id]
+        except KeyError:
+            raise KeyError(f"image_id '{image_id}' not found in {self.root / DATASET_DIR}") from None
+        ds = self.dataset[split]
+        raw = ds.with_format("arrow")[i]["image"][0].as_py()
+        data = raw.get("bytes") if isinstance(raw, dict) else None
+        if data is None and isinstance(raw, dict) and raw.get("path"):
+            return Image.open(self.root / raw["path"]).convert("RGB")
+        return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def load(root: str | Path) -> UGData:
+    """Open a UGData directory (the public entry point: `ugdata.load(path)`)."""
+    return UGData(root)
