@@ -1,0 +1,229 @@
+"""VLM families: how to recognise each one, and how to turn (instruction, text, image) into its prompt.
+
+A family is a small declarative record, not a class hierarchy: the loading code in vlm_backbone.py is the
+same for every family and only reads these fields. Prompts are rendered from explicit templates rather than
+from each tokenizer's chat template, because (a) tiny offline tokenizers have none, (b) an embedding model's
+prompt must be byte-identical between training and evaluation, and a hub chat template can change between
+revisions, and (c) GME and VLM2Vec checkpoints expect formats that no chat template produces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ugdata.common.errors import UserError
+
+GRAPH_START = "<|graph_start|>"
+GRAPH_PAD = "<|graph_pad|>"
+GRAPH_END = "<|graph_end|>"
+GRAPH_TOKENS = (GRAPH_START, GRAPH_PAD, GRAPH_END)
+
+#: prompt styles every family understands; "chat" is the default (the UGE training format; for Qwen it is
+#: exactly GME's format, so "gme" is an alias), "vlm2vec" is VLM2Vec's plain format.
+PROMPT_STYLES = ("chat", "gme", "vlm2vec")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What differs between VLM families, as data."""
+
+    name: str
+    model_types: tuple[str, ...]  # config.json "model_type" values of this family
+    hub_pattern: str  # regex (case-insensitive, search) on a hub id such as "Qwen/Qwen2-VL-2B-Instruct"
+    image_token: str  # placeholder the processor expands into the image's feature tokens
+    image_block: str  # how one image appears in the prompt (wraps image_token)
+    end_token: str  # appended after the assistant header: the pooled "summary" token
+    default_instruction: str
+    lora_target_modules: str  # peft regex: q/k/v/o projections of the LANGUAGE model only
+    trust_remote_code: bool = False
+    # LLaVA-NeXT's language model derives positions from the sequence index (0..L-1), so a left-padded row
+    # would see shifted positions; we pass positions computed from the attention mask instead. Qwen-VL
+    # computes its 3D (M-RoPE) positions from the attention mask itself.
+    positions_from_mask: bool = False
+    add_bos: bool = False
+    special_tokens: tuple[str, ...] = field(default_factory=tuple)
+
+    def render(
+        self,
+        text: str | None,
+        has_image: bool,
+        instruction: str | None,
+        *,
+        style: str = "chat",
+        n_graph_tokens: int = 0,
+    ) -> str:
+        """Render one item's prompt (without padding; BOS is added by the tokenizer where the family has one)."""
+        if text is None and not has_image and n_graph_tokens == 0:
+            raise ValueError("an item needs text, an image or graph tokens")
+        if style not in PROMPT_STYLES:
+            raise UserError(f"unknown prompt style '{style}'; choose one of {', '.join(PROMPT_STYLES)}")
+        graph = (GRAPH_START + GRAPH_PAD * n_graph_tokens + GRAPH_END) if n_graph_tokens else ""
+        instr = instruction if instruction else None
+        if style == "vlm2vec":
+            # VLM2Vec (TIGER-Lab; process_input_text): no chat template, the bare image token, then
+            # "{instruction} {text}" separated by spaces; the last token of that string is pooled.
+            image = (self.image_token + " ") if has_image else ""
+            return (graph + image + " ".join(p for p in (instr, text) if p)).rstrip()
+        image = self.image_block if has_image else ""
+        return _TEMPLATES[self.name](self, instr, graph, image, text or "")
+
+
+def _qwen(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    # "chat" == GME's format: the instruction is the system prompt, user turn holds graph/image then text,
+    # and <|endoftext|> after the assistant header is the pooled token.
+    system = instr or spec.default_instruction
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{graph}{image}{body}<|im_end|>\n"
+        f"<|im_start|>assistant\n{spec.end_token}"
+    )
+
+
+def _llava_mistral(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    lines = [x for x in (f"{graph}{image}", instr, body) if x]
+    return f"[INST] {chr(10).join(lines)} [/INST]{spec.end_token}"
+
+
+def _phi3v(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    lines = [x for x in (f"{graph}{image}", instr, body) if x]
+    return f"<|user|>\n{chr(10).join(lines)}<|end|>\n<|assistant|>\n{spec.end_token}"
+
+
+_TEMPLATES = {
+    "qwen2_vl": _qwen,
+    "qwen2_5_vl": _qwen,
+    "llava_next": _llava_mistral,
+    "phi3_v": _phi3v,
+}
+
+_QWEN_LORA = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+_QWEN_SPECIALS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+FAMILIES: dict[str, FamilySpec] = {
+    "qwen2_vl": FamilySpec(
+        name="qwen2_vl",
+        model_types=("qwen2_vl",),
+        hub_pattern=r"qwen2-vl|gme-qwen2-vl|vlm2vec-qwen2vl|vlm2vec-v2",
+        image_token="<|image_pad|>",
+        image_block="<|vision_start|><|image_pad|><|vision_end|>",
+        end_token="<|endoftext|>",
+        default_instruction="You are a helpful assistant.",
+        lora_target_modules=_QWEN_LORA,
+        special_tokens=_QWEN_SPECIALS,
+    ),
+    "qwen2_5_vl": FamilySpec(
+        name="qwen2_5_vl",
+        model_types=("qwen2_5_vl",),
+        hub_pattern=r"qwen2\.5-vl|qwen2_5_vl",
+        image_token="<|image_pad|>",
+        image_block="<|vision_start|><|image_pad|><|vision_end|>",
+        end_token="<|endoftext|>",
+        default_instruction="You are a helpful assistant.",
+        lora_target_modules=_QWEN_LORA,
+        special_tokens=_QWEN_SPECIALS,
+    ),
+    "llava_next": FamilySpec(
+        name="llava_next",
+        model_types=("llava_next",),
+        hub_pattern=r"llava-v1\.6|llava-next|llava_next",
+        image_token="<image>",
+        image_block="<image>",
+        end_token="</s>",
+        default_instruction="",
+        lora_target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
+        positions_from_mask=True,
+        add_bos=True,
+        special_tokens=("<unk>", "<s>", "</s>", "<image>"),
+    ),
+    "phi3_v": FamilySpec(
+        name="phi3_v",
+        model_types=("phi3_v",),
+        hub_pattern=r"phi-3(\.5)?-vision|vlm2vec-full|vlm2vec-lora",
+        image_token="<|image_1|>",
+        image_block="<|image_1|>",
+        end_token="<|endoftext|>",
+        default_instruction="",
+        # Phi-3-V fuses q/k/v into qkv_proj; the CLIP tower lives under vision_embed_tokens, so anchor on
+        # the decoder layers.
+        lora_target_modules=r"model\.layers\.\d+\.self_attn\.(qkv_proj|o_proj)",
+        trust_remote_code=True,
+        positions_from_mask=True,
+        add_bos=True,
+        special_tokens=("<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"),
+    ),
+}
+
+
+def family_names() -> list[str]:
+    return sorted(FAMILIES)
+
+
+def family_from_model_type(model_type: str, where: str) -> FamilySpec:
+    for spec in FAMILIES.values():
+        if model_type in spec.model_types:
+            return spec
+    raise UserError(
+        f"{where}: model_type '{model_type}' is not a supported VLM family "
+        f"(supported: {', '.join(t for s in FAMILIES.values() for t in s.model_types)})"
+    )
+
+
+def family_from_hub_id(hub_id: str) -> FamilySpec | None:
+    """Best guess from a hub id's name (used before anything is downloaded); None when nothing matches."""
+    for spec in FAMILIES.values():
+        if re.search(spec.hub_pattern, hub_id, flags=re.IGNORECASE):
+            return spec
+    return None
+
+
+def detect_family(name_or_path: str | Path) -> FamilySpec:
+    """Family of a local folder (config.json model_type) or a hub id (config in the HF cache, else the name)."""
+    path = Path(name_or_path)
+    cfg_file = path / "config.json"
+    if path.is_dir():
+        if not cfg_file.is_file():
+            raise UserError(f"{path}: no config.json; expected a saved Hugging Face VLM folder")
+        return family_from_model_type(_read_model_type(cfg_file), str(cfg_file))
+    cached = _cached_hub_config(str(name_or_path))
+    if cached is not None:
+        return family_from_model_type(_read_model_type(cached), str(name_or_path))
+    spec = family_from_hub_id(str(name_or_path))
+    if spec is None:
+        raise UserError(
+            f"'{name_or_path}' is neither a local VLM folder nor a hub id of a supported family "
+            f"({', '.join(family_names())})"
+        )
+    return spec
+
+
+def _read_model_type(cfg_file: Path) -> str:
+    try:
+        model_type = json.loads(cfg_file.read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{cfg_file}: cannot read ({exc}); is the folder complete?") from exc
+    if not model_type:
+        raise UserError(f"{cfg_file}: no 'model_type' field; cannot tell which VLM family it is")
+    return str(model_type)
+
+
+def _cached_hub_config(hub_id: str) -> Path | None:
+    if hub_id.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(hub_id, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed id or cache simply means "not cached"
+        return None
+    return Path(found) if isinstance(found, str) else None
