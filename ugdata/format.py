@@ -150,6 +150,32 @@ CORPUS_COLUMNS: dict[str, str] = {
     "kind": "str what the document is (location, image, answer, ...)",
 }
 
+# Optional extra corpus columns written by the builder (consumers may ignore them):
+CORPUS_EXTRA_COLUMNS: dict[str, str] = {
+    "split": "str the split of the document's view ('' for split-free documents such as POIs); global-protocol "
+             "tasks (streetsem) rank only the corpus rows of the query's split",
+    "fov_index": "int8 (image corpora) the view's fov_index",
+}
+
+# Perception (probe) tasks: targets.parquet has one row per view, plus one float column per attribute
+# named in task.json extra["attributes"]; pairs.parquet holds pairwise comparisons.
+TARGET_COLUMNS: dict[str, str] = {
+    "image_id": "str",
+    "split": "str train|val|test",
+    "fold": "int8 spatially blocked cross-validation fold (0..extra['folds']-1)",
+    "lat": "float64",
+    "lon": "float64",
+    "graph_context": "list[str] node ids (centre first)",
+}
+PAIR_COLUMNS: dict[str, str] = {
+    "pair_id": "str",
+    "split": "str (both images are in this split)",
+    "attribute": "str one of extra['attributes']",
+    "image_a": "str image_id",
+    "image_b": "str image_id",
+    "label": "float32 1.0 if image_a scores higher on the attribute, else 0.0",
+}
+
 REJECT_COLUMNS = ("source", "row", "image_id", "stage", "reason")
 
 

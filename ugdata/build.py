@@ -1,0 +1,777 @@
+"""`build_ugdata`: OSM + street views (real or synthetic) -> a UGData directory (see ugdata/format.py).
+
+Stages (each timed into manifest["timings_s"]): load OSM -> street layer and map layers -> city graph ->
+views (load or sample) -> anchoring (+ rejects) -> spatial context -> image nodes and edges -> splits
+(+ buffer rejects) -> captions, queries, perception, graph context, hard negatives -> reasoning paths ->
+routes -> images (render or read) -> tasks -> write (atomically) -> fingerprint + manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ugdata import format as F
+from ugdata.anchor import anchor_points, fov_index_from_relative, relative_heading, sample_street_points
+from ugdata.captions import Captioner, CaptionFacts, NearbyPOI, TemplateCaptioner
+from ugdata.common.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from ugdata.common.errors import DataError, UserError
+from ugdata.common.provenance import git_commit, utc_now, versions
+from ugdata.context import MapLayers, PointContext, build_map_layers, point_context, pois_in_view
+from ugdata.graph import CityGraph, build_city_graph, finalize_graph
+from ugdata.osm_source import OSMData, load_osm, sha256_file
+from ugdata.paths import reasoning_paths, sample_per_cell
+from ugdata.routes import compute_routes, pick_route_pairs
+from ugdata.semantics import perception_row, queries_row
+from ugdata.splits import assign_splits
+from ugdata.streets import CLASS_RANK, StreetLayer, build_street_layer, features_metric
+
+DEFAULT_SYNTH_POINTS = 300
+FOV_NAMES = ("front", "right", "back", "left")
+
+
+@dataclass
+class BuildConfig:
+    """Every knob of a build (recorded in manifest["config"]). CLI flags map 1:1 onto these fields."""
+
+    osm: list[str] = field(default_factory=list)  # local files; several = several cities
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    clip: tuple[float, float, float, float] | None = None
+    network: str = "streets"
+    city: str | None = None  # name for a single input (default: from the file name)
+    views: str | None = None  # metadata table
+    images: str | None = None  # images folder
+    synth: int | None = None  # number of synthetic view points (default when no views: 300)
+    synth_size: int = 128
+    views_per_point: int = 4
+    render: bool = True  # False: metadata only (no image bytes), for benchmarks
+    seed: int = 0
+    max_snap_m: float = 25.0
+    block_m: float = 200.0
+    buffer_m: float = 30.0
+    val_frac: float = 0.1
+    test_frac: float = 0.15
+    holdout_city: str | None = None
+    max_paths_per_image: int = 10
+    paths_per_cell: int = 3
+    routes_per_point: int = 1
+    route_min_m: float = 100.0
+    route_max_m: float = 800.0
+    graph_context_max: int = 64
+    n_candidates: int = 10
+    max_queries: int = 700
+    max_routes: int | None = None  # cap on routes (sources sampled with the seed); None = routes_per_point each
+    graphml: bool = True
+
+
+@dataclass
+class CityState:
+    data: OSMData
+    layer: StreetLayer
+    maps: MapLayers
+    graph: CityGraph
+
+
+class _Timer:
+    """Wall and CPU seconds plus peak RSS per stage (CPU time is the fair number on a shared machine)."""
+
+    def __init__(self, log: Callable[[str], None] | None):
+        self.t = {}
+        self.cpu = {}
+        self.mem = {}
+        self.log = log
+
+    def stage(self, name: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                self.c0 = time.process_time()
+                if timer.log:
+                    timer.log(name)
+
+            def __exit__(self, *exc):
+                timer.t[name] = round(time.perf_counter() - self.t0, 3)
+                timer.cpu[name] = round(time.process_time() - self.c0, 3)
+                timer.mem[name] = _peak_rss_mb()
+
+        return _Ctx()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+# ------------------------------------------------------------------------------------------------- views
+def _synthetic_views(cs: CityState, n_points: int, per_point: int, seed: int) -> pd.DataFrame:
+    pts = sample_street_points(cs.layer, n_points, seed)
+    rows = []
+    city = cs.data.city
+    for k in range(per_point):
+        rows.append(pd.DataFrame({"point": pts.point.to_numpy(), "lon": pts.lon.to_numpy(), "lat": pts.lat.to_numpy(),
+                                  "fov_slot": k}))
+    v = pd.concat(rows, ignore_index=True).sort_values(["point", "fov_slot"]).reset_index(drop=True)
+    v["image_id"] = [f"{city}-{p:06d}-{FOV_NAMES[k] if per_point <= 4 else k}" for p, k in zip(v.point, v.fov_slot, strict=True)]
+    v["city"] = city
+    v["heading"] = np.nan  # set after anchoring: street bearing + 90 deg x slot
+    v["captured_at"] = ""
+    v["synthetic"] = True
+    v["image_path"] = ""
+    v["source"] = f"synthetic:{city}"
+    v["row"] = v.index + 1
+    return v
+
+
+def _real_views(cfg: BuildConfig, cities: list[CityState]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from ugdata.views.load import load_views
+
+    res = load_views(Path(cfg.views) if cfg.views else None, Path(cfg.images) if cfg.images else None,
+                     city=cities[0].data.city if len(cities) == 1 else None)
+    v = res.rows.copy()
+    v["synthetic"] = False
+    v["point"] = np.arange(len(v))
+    v["fov_slot"] = -1
+    return v, res.rejects
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _ego_context(image_node: np.ndarray, first_hop: list[list[int]], adj_indptr, adj_indices, cap: int,
+                 node_ids: list[str]) -> list[list[str]]:
+    """Centre image, its neighbours, then their neighbours, capped at `cap` nodes. The adjacency passed in
+    excludes image nodes (a street has thousands of images; other images are not context). The ordered
+    de-duplication runs in C (dict.fromkeys over a chain) rather than element by element in Python."""
+    from itertools import chain, islice
+
+    indptr = adj_indptr.tolist()
+    nbrs = adj_indices.tolist()
+    cache: dict[int, list[int]] = {}
+
+    def around(n: int) -> list[int]:
+        got = cache.get(n)
+        if got is None:
+            got = cache[n] = nbrs[indptr[n]: indptr[n + 1]]
+        return got
+
+    out = []
+    for c, hop1 in zip(image_node.tolist(), first_hop, strict=True):
+        order = islice(dict.fromkeys(chain((c,), hop1, *map(around, hop1))), cap)
+        out.append([node_ids[i] for i in order])
+    return out
+
+
+def _csr_neighbours(n: int, s: np.ndarray, d: np.ndarray):
+    a = np.r_[s, d]
+    b = np.r_[d, s]
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    indptr = np.r_[0, np.cumsum(np.bincount(a, minlength=n))]
+    return indptr, b
+
+
+# ------------------------------------------------------------------------------------------------- build
+def _object_strings():
+    """Build with Python-object string columns: pandas 3 infers Arrow strings, whose per-element access
+    from Python costs microseconds and adds minutes at city scale. The option is deprecated in pandas 3
+    (removed in 4); without it the build is only slower, never different."""
+    import contextlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.option_context("future.infer_string", False)
+        except Exception:  # pandas >= 4: option gone
+            return contextlib.nullcontext()
+
+
+def build_ugdata(
+    out: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    captioner: Captioner | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+    **overrides,
+) -> Path:
+    """Build a UGData directory at `out` and return its path. Raises UserError/DataError on bad input.
+
+    `config` fields may also be given as keyword overrides, e.g. build_ugdata(out, synth=100, clip=(...)).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*infer_string.*")
+        with _object_strings():
+            return _build(out, config, captioner=captioner, overwrite=overwrite, log=log, **overrides)
+
+
+def _build(
+    out: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    captioner: Captioner | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+    **overrides,
+) -> Path:
+    cfg = config or BuildConfig()
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise UserError(f"unknown build option '{k}'")
+        setattr(cfg, k, v)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    if cfg.views is None and cfg.images is None and cfg.synth is None:
+        cfg.synth = DEFAULT_SYNTH_POINTS
+    if (cfg.views or cfg.images) and cfg.synth:
+        raise UserError("give either --views/--images (real street views) or --synth N, not both")
+    if cfg.synth is not None and cfg.synth <= 0:
+        raise UserError(f"--synth must be a positive number of view points, got {cfg.synth}")
+    if not 1 <= cfg.views_per_point <= 8:
+        raise UserError(f"--views-per-point must be 1..8, got {cfg.views_per_point}")
+    captioner = captioner or TemplateCaptioner()
+    T = _Timer(log)
+    rng_seed = int(cfg.seed)
+
+    # 1. OSM -> cities
+    cities: list[CityState] = []
+    with T.stage("load_osm"):
+        datas: list[OSMData] = []
+        if cfg.place is not None or cfg.bbox is not None:
+            datas.append(load_osm(place=cfg.place, bbox=cfg.bbox, network=cfg.network, city=cfg.city))
+        elif cfg.osm:
+            names = set()
+            for p in cfg.osm:
+                d = load_osm(Path(p), clip=cfg.clip, network=cfg.network, city=cfg.city if len(cfg.osm) == 1 else None)
+                if d.city in names:
+                    d.city = f"{d.city}_{len(names)}"
+                names.add(d.city)
+                datas.append(d)
+        else:
+            datas.append(load_osm(None, clip=cfg.clip, network=cfg.network, city=cfg.city))
+    if cfg.holdout_city is not None and cfg.holdout_city not in {d.city for d in datas}:
+        raise UserError(f"--holdout-city '{cfg.holdout_city}' is not one of the input cities "
+                        f"{sorted(d.city for d in datas)}")
+    if cfg.holdout_city is None and len(datas) > 1 and overrides.get("auto_holdout", False):
+        cfg.holdout_city = datas[-1].city
+    with T.stage("street_layer"):
+        layers = [build_street_layer(d.graph) for d in datas]
+    with T.stage("map_layers"):
+        maps = [build_map_layers(d.features, features_metric(d.features, lay), lay) for d, lay in zip(datas, layers, strict=True)]
+    with T.stage("city_graph"):
+        for d, lay, m in zip(datas, layers, maps, strict=True):
+            cities.append(CityState(d, lay, m, build_city_graph(d.city, lay, m)))
+
+    # 2. views
+    rejects: list[pd.DataFrame] = []
+    with T.stage("views"):
+        if cfg.synth:
+            per_city = _split_counts(cfg.synth, [c.layer.segs.length_m.sum() for c in cities])
+            parts = [_synthetic_views(c, n, cfg.views_per_point, rng_seed + 1000 * i)
+                     for i, (c, n) in enumerate(zip(cities, per_city, strict=True)) if n > 0]
+            views = pd.concat(parts, ignore_index=True)
+        else:
+            views, rj = _real_views(cfg, cities)
+            rejects.append(rj)
+
+    # 3. anchoring (per city; real views go to the city whose streets are nearest)
+    with T.stage("anchor"):
+        views, anchor_rejects, per_city = _anchor_all(views, cities, cfg)
+        rejects.append(anchor_rejects)
+        if views.empty:
+            raise DataError(f"no usable street views remain: all {len(anchor_rejects)} were farther than "
+                            f"--max-snap-m {cfg.max_snap_m:g} from every street (see the rejects)")
+
+    # 4. context per point
+    with T.stage("context"):
+        ctx_by_city: dict[str, tuple[pd.DataFrame, PointContext]] = {}
+        for c in cities:
+            vv = views[views.city == c.data.city]
+            if vv.empty:
+                continue
+            pts = vv.drop_duplicates("point_key")
+            pc = point_context(c.maps, c.layer, pts.lon, pts.lat, pts.x_m, pts.y_m, pts.street_bearing)
+            ctx_by_city[c.data.city] = (pts[["point_key"]].reset_index(drop=True), pc)
+
+    # 5. splits (needs only positions)
+    with T.stage("splits"):
+        split, blocked = assign_splits(views, seed=rng_seed, block_m=cfg.block_m, buffer_m=cfg.buffer_m,
+                                       val_frac=cfg.val_frac, test_frac=cfg.test_frac, holdout_city=cfg.holdout_city)
+        views["split"] = split
+        if len(blocked):
+            b = views.loc[blocked.index]
+            rejects.append(pd.DataFrame({"source": b.source, "row": b.row, "image_id": b.image_id, "stage": "split",
+                                         "reason": blocked.reason}))
+            views = views.drop(index=blocked.index)
+        if views.empty:
+            raise DataError("no usable street views remain after the spatial split buffer; lower --buffer-m")
+        views = views.reset_index(drop=True)
+
+    # 6. per-view facts, image nodes and edges
+    with T.stage("view_facts"):
+        views, img_nodes, img_edges = _view_facts(_objectify(views), cities, ctx_by_city, captioner, cfg)
+        views = _objectify(views)
+
+    # 7. graph tables
+    with T.stage("graph_tables"):
+        nodes = pd.concat([c.graph.nodes for c in cities] + [img_nodes], ignore_index=True)
+        edges = pd.concat([c.graph.edges for c in cities] + [img_edges], ignore_index=True)
+        nodes, edges = finalize_graph(nodes, edges, {})
+        nodes, edges = _objectify(nodes), _objectify(edges)
+        if nodes.node_id.duplicated().any():
+            dup = nodes.node_id[nodes.node_id.duplicated()].iloc[0]
+            raise DataError(f"duplicate node id {dup}: two inputs share an id (give distinct cities / image ids)")
+
+    # 8. graph context, hard negatives
+    with T.stage("graph_context"):
+        pos = pd.Series(nodes.idx.to_numpy(), index=nodes.node_id.to_numpy())
+        is_img = (nodes.type == "image").to_numpy()
+        s_i, d_i = edges.src_idx.to_numpy(), edges.dst_idx.to_numpy()
+        keep = ~is_img[s_i] & ~is_img[d_i]
+        indptr, nbr = _csr_neighbours(len(nodes), s_i[keep], d_i[keep])
+        img_idx = pos.reindex(views.node_id).to_numpy()
+        pos_d = dict(zip(nodes.node_id.tolist(), nodes.idx.tolist(), strict=True))
+        first_hop = [[pos_d[x] for x in ([s] + p[:5] + ([a] if a else []))]
+                     for s, p, a in zip(views.street_node_id.tolist(), views.poi_ids.tolist(),
+                                        views.area_node_id.tolist(), strict=True)]
+        views["graph_context"] = _ego_context(img_idx, first_hop, indptr, nbr, cfg.graph_context_max,
+                                              nodes.node_id.tolist())
+        views["hard_negative_ids"] = _hard_negatives(views)
+
+    # 9. reasoning paths
+    with T.stage("reasoning_paths"):
+        sampled = sample_per_cell(views.image_id.to_numpy(), views.lat.to_numpy(), views.lon.to_numpy(),
+                                  cfg.paths_per_cell, rng_seed)
+        start = img_idx[sampled]
+        p = reasoning_paths(nodes, edges, start, seed=rng_seed, max_per_image=cfg.max_paths_per_image)
+        img_of = dict(zip(img_idx, views.image_id, strict=True))
+        split_of = dict(zip(views.image_id, views.split, strict=True))
+        p.insert(0, "image_id", [img_of[s] for s in p.start])
+        p.insert(1, "split", p.image_id.map(split_of))
+        p = p.drop(columns=["start"])
+        p.insert(0, "path_id", [f"{i}/p{k}" for i, k in zip(p.image_id, p.groupby("image_id").cumcount(), strict=True)])
+        paths = p[list(F.PATH_COLUMNS)].reset_index(drop=True)
+        texts = paths.groupby("image_id").text.apply(list)
+        views["paths"] = [texts.get(i, []) for i in views.image_id]
+
+    # 10. routes
+    with T.stage("routes"):
+        routes = _routes(views, cities, cfg)
+
+    # 11. images
+    with T.stage("images"):
+        image_bytes = _images(views, cities, ctx_by_city, cfg)
+
+    # 12. tasks
+    with T.stage("tasks"):
+        from ugdata.tasks.common import TaskInputs
+        from ugdata.tasks.registry import TASK_BUILDERS
+
+        point_docs = _point_docs(views)
+        inp = TaskInputs(views=views, nodes=nodes, paths=paths, point_docs=point_docs, seed=rng_seed,
+                         n_candidates=cfg.n_candidates, max_queries=cfg.max_queries)
+        task_out = {}
+        for name, fn in TASK_BUILDERS.items():
+            res = fn(inp)
+            if res is not None:
+                task_out[name] = res
+
+    rej = pd.concat([r for r in rejects if r is not None and len(r)], ignore_index=True) if any(
+        r is not None and len(r) for r in rejects) else pd.DataFrame(columns=list(F.REJECT_COLUMNS))
+    rej = rej[list(F.REJECT_COLUMNS)]
+
+    # 13. write
+    with T.stage("write"), atomic_dir(out, overwrite=overwrite) as tmp:
+        split_sizes = _write_all(tmp, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg)
+        from ugdata.writer import dataset_card, fingerprint
+
+        manifest = {
+            "format": F.FORMAT_NAME,
+            "format_version": F.FORMAT_VERSION,
+            "fingerprint": "",
+            "counts": {
+                "images": int(len(views)), "points": int(views.point_key.nunique()), "nodes": int(len(nodes)),
+                "edges": int(len(edges)), "paths": int(len(paths)), "routes": int(len(routes)),
+                "rejected": int(len(rej)),
+                "node_types": {k: int(v) for k, v in nodes.type.value_counts().sort_index().items()},
+                "relations": {k: int(v) for k, v in edges.rel.value_counts().sort_index().items()},
+            },
+            "splits": split_sizes,
+            "tasks": {k: {"family": t.spec.family, **{n: int(len(df)) for n, df in t.tables.items()}}
+                      for k, t in sorted(task_out.items())},
+            "inputs": _inputs(cities, cfg),
+            "cities": [c.data.city for c in cities],
+            "synthetic": bool(cfg.synth),
+            "captioner": getattr(captioner, "name", type(captioner).__name__),
+            "seed": rng_seed,
+            "config": _config_json(cfg),
+        }
+        write_text_atomic(tmp / F.CARD, dataset_card(manifest, bool(cfg.synth)))
+        manifest["fingerprint"] = fingerprint(tmp)
+        manifest["versions"] = versions()
+        manifest["git_commit"] = git_commit()
+        manifest["created_at"] = utc_now()
+        manifest["timings_s"] = T.t
+        manifest["cpu_s"] = T.cpu
+        manifest["peak_rss_mb"] = T.mem
+        write_json_atomic(tmp / F.MANIFEST, manifest)
+    return out
+
+
+def _objectify(df: pd.DataFrame) -> pd.DataFrame:
+    """Arrow-backed string columns -> Python objects. pandas 3 stores strings in Arrow, where each
+    element access from Python (itertuples, zip, .iat) costs microseconds; the builder's row loops
+    touch millions of them at city scale."""
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.StringDtype) or str(df[c].dtype) in ("str", "string"):
+            df[c] = df[c].astype(object)
+    return df
+
+
+def _split_counts(total: int, weights) -> list[int]:
+    w = np.asarray(weights, float)
+    raw = total * w / w.sum()
+    n = np.floor(raw).astype(int)
+    n[np.argsort(-(raw - n))[: total - n.sum()]] += 1
+    return n.tolist()
+
+
+def _anchor_all(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig):
+    lon, lat = views.lon.to_numpy(float), views.lat.to_numpy(float)
+    best = np.full(len(views), np.inf)
+    anchors = {}
+    for ci, c in enumerate(cities):
+        mask = (views.city == c.data.city).to_numpy() if cfg.synth else np.ones(len(views), bool)
+        if not mask.any():
+            continue
+        a = anchor_points(c.layer, lon[mask], lat[mask], cfg.max_snap_m)
+        anchors[ci] = (np.flatnonzero(mask), a)
+        sub = best[mask]
+        better = a.snap_m < sub
+        sub[better] = a.snap_m[better]
+        best[mask] = sub
+    city_idx = np.full(len(views), -1)
+    cols = {k: np.full(len(views), np.nan) for k in ("snap", "t", "sb", "x", "y")}
+    seg = np.full(len(views), -1, dtype=np.int64)
+    side = np.full(len(views), "", dtype=object)
+    for ci, (rows, a) in anchors.items():
+        take = a.snap_m <= best[rows] + 1e-9
+        r = rows[take]
+        city_idx[r] = ci
+        cols["snap"][r], cols["t"][r], cols["sb"][r] = a.snap_m[take], a.t_m[take], a.street_bearing[take]
+        cols["x"][r], cols["y"][r] = a.x[take], a.y[take]
+        seg[r] = a.seg[take]
+        side[r] = a.side[take]
+    bad = ~(best <= cfg.max_snap_m)
+    rej = views[bad]
+    rejects = pd.DataFrame({
+        "source": rej.source, "row": rej.row, "image_id": rej.image_id, "stage": "anchor",
+        "reason": [f"anchor: {d:.1f} m from the nearest street (more than --max-snap-m {cfg.max_snap_m:g}); "
+                   "point far outside the street graph?" if np.isfinite(d) else "anchor: no street in this city"
+                   for d in best[bad]],
+    })
+    v = views.copy()
+    v["city_idx"] = city_idx
+    v["snap_distance_m"] = cols["snap"]
+    v["t_m"] = cols["t"]
+    v["street_bearing"] = cols["sb"]
+    v["x_m"], v["y_m"] = cols["x"], cols["y"]
+    v["seg"] = seg
+    v["side"] = side
+    v = v[~bad].reset_index(drop=True)
+    if v.empty:
+        return v, rejects, None
+    v["city"] = [cities[i].data.city for i in v.city_idx]
+    if cfg.synth:
+        v["heading"] = (v.street_bearing + 90.0 * v.fov_slot) % 360.0
+    v["point_key"] = v.city + "/" + v.point.astype(str)
+    return v, rejects, None
+
+
+def _view_facts(views: pd.DataFrame, cities: list[CityState], ctx_by_city, captioner: Captioner, cfg: BuildConfig):
+    views = views.copy()
+    n = len(views)
+    out_cols = {k: [None] * n for k in ("street_node_id", "street_name", "street_class", "caption", "queries",
+                                         "perception", "poi_ids", "poi_dist", "poi_bearing", "area_node_id",
+                                         "lanes", "width_m", "inter_id", "view_ctx", "poi_names",
+                                         "inter_name")}
+    if cfg.synth and cfg.render:
+        from ugdata.render.context import ViewContext
+    views["relative_heading_deg"] = relative_heading(views.heading.to_numpy(float), views.street_bearing.to_numpy(float))
+    views["fov_index"] = fov_index_from_relative(views.relative_heading_deg.to_numpy())
+    for ci, c in enumerate(cities):
+        rows = np.flatnonzero(views.city_idx.to_numpy() == ci)
+        if not len(rows):
+            continue
+        keys, pc = ctx_by_city[c.data.city]
+        krow = pd.Series(np.arange(len(keys)), index=keys.point_key.to_numpy())
+        segs = c.layer.segs
+        pois = c.maps.pois
+        areas = c.maps.areas
+        seg = views.seg.to_numpy()[rows]
+        kr = krow.reindex(views.point_key.to_numpy()[rows]).to_numpy()
+        heading = views.heading.to_numpy(float)[rows]
+        relh = views.relative_heading_deg.to_numpy(float)[rows]
+        lat = views.lat.to_numpy(float)[rows]
+        lon = views.lon.to_numpy(float)[rows]
+        side = views.side.to_numpy()[rows]
+        image_ids = views.image_id.to_numpy()[rows]
+        inodes = c.layer.nodes
+        # plain lists: per-row DataFrame.iat costs microseconds each, which adds up to minutes at 100k views
+        sg_name, sg_cls = segs.name.tolist(), segs.highway.tolist()
+        sg_lanes, sg_width = segs.lanes.astype(float).tolist(), segs.width_m.astype(float).tolist()
+        po_name, po_cat = pois.name.astype(str).tolist(), pois.category.astype(str).tolist()
+        ar_kind, ar_cat, ar_name = areas.kind.tolist(), areas.category.tolist(), areas.name.astype(str).tolist()
+        in_deg, in_names = inodes.degree.tolist(), inodes.names.tolist()
+        v_sb = views.street_bearing.to_numpy(float)
+        v_point, v_slot = views.point.to_numpy(np.int64), views.fov_slot.to_numpy(np.int64)
+        d2i = _dist_to_intersection(c.layer, seg, views.t_m.to_numpy(float)[rows])
+        L = {name: getattr(pc, name).tolist() for name in (
+            "poi_idx", "poi_dist", "poi_bearing", "inter_node", "area_idx", "inter_dist", "inter_bearing",
+            "green_share", "water_share", "bld_share", "bld_left", "bld_right", "levels", "n_commercial_100",
+            "n_poi_100")}
+        poi_node_ids = c.graph.poi_ids.tolist()
+        street_ids, area_ids, inter_ids = c.graph.street_ids.tolist(), c.graph.area_ids.tolist(), c.graph.inter_ids.tolist()
+        seg_l, kr_l = seg.tolist(), kr.tolist()
+        heading_l, relh_l, lat_l, lon_l = heading.tolist(), relh.tolist(), lat.tolist(), lon.tolist()
+        side_l, ids_l, d2i_l = side.tolist(), image_ids.tolist(), d2i.tolist()
+        city = c.data.city
+        per_point: dict[int, tuple] = {}  # the headings of one point share its map context
+        for j, r in enumerate(rows.tolist()):
+            s, k = seg_l[j], kr_l[j]
+            pt = per_point.get(k)
+            if pt is None:
+                pidx = [x for x in L["poi_idx"][k] if x >= 0]
+                m = len(pidx)
+                near = tuple(NearbyPOI(poi_node_ids[i], po_name[i], po_cat[i], d, b)
+                             for i, d, b in zip(pidx, L["poi_dist"][k][:m], L["poi_bearing"][k][:m], strict=True))
+                inter, a = L["inter_node"][k], L["area_idx"][k]
+                per = perception_row(L["green_share"][k], L["water_share"][k], L["bld_share"][k], L["bld_left"][k],
+                                     L["bld_right"][k], L["levels"][k], L["n_commercial_100"][k], L["n_poi_100"][k],
+                                     sg_width[s], CLASS_RANK.get(sg_cls[s], 2), L["inter_dist"][k])
+                pt = (near, inter, a, _inter_name(in_names, inter), per,
+                      [p.node_id for p in near], [p.distance_m for p in near], [p.bearing_deg for p in near],
+                      [p.name for p in near], [p.category for p in near])
+                per_point[k] = pt
+            near, inter, a, iname, per, p_ids, p_dist, p_bear, p_names, p_cats = pt
+            facts = CaptionFacts(
+                ids_l[j], city, lon_l[j], lat_l[j], heading_l[j], relh_l[j], sg_name[s], sg_cls[s], sg_lanes[s],
+                sg_width[s], side_l[j], iname, in_deg[inter] if inter >= 0 else 0, L["inter_dist"][k],
+                L["inter_bearing"][k], near, f"{ar_kind[a]}: {ar_cat[a]}" if a >= 0 else "",
+                ar_name[a] if a >= 0 else "", L["bld_share"][k], L["green_share"][k], L["water_share"][k],
+            )
+            out_cols["caption"][r] = captioner.caption(facts, None)
+            out_cols["perception"][r] = per
+            out_cols["queries"][r] = queries_row(sg_name[s], sg_cls[s], city, p_cats, p_names, iname,
+                                                 L["inter_dist"][k], L["inter_bearing"][k], per, heading_l[j])
+            out_cols["street_node_id"][r] = street_ids[s]
+            out_cols["street_name"][r] = sg_name[s]
+            out_cols["street_class"][r] = sg_cls[s]
+            out_cols["poi_ids"][r] = p_ids
+            out_cols["poi_dist"][r] = p_dist
+            out_cols["poi_bearing"][r] = p_bear
+            out_cols["poi_names"][r] = p_names
+            out_cols["inter_name"][r] = iname
+            out_cols["area_node_id"][r] = area_ids[a] if a >= 0 else ""
+            out_cols["lanes"][r] = sg_lanes[s]
+            out_cols["width_m"][r] = sg_width[s]
+            out_cols["inter_id"][r] = inter_ids[inter] if inter >= 0 else ""
+            if cfg.synth and cfg.render:
+                out_cols["view_ctx"][r] = ViewContext(
+                    heading_deg=heading_l[j], street_bearing_deg=float(v_sb[r]),
+                    road_class=sg_cls[s], road_width_m=sg_width[s], lanes=int(round(sg_lanes[s])),
+                    building_density_left=min(max(L["bld_left"][k], 0.0), 1.0),
+                    building_density_right=min(max(L["bld_right"][k], 0.0), 1.0), building_levels=L["levels"][k],
+                    poi_categories=pois_in_view(pc, k, heading_l[j], pois),
+                    green_share=min(max(L["green_share"][k], 0.0), 1.0),
+                    water_share=min(max(L["water_share"][k], 0.0), 1.0),
+                    distance_to_intersection_m=d2i_l[j], seed=int(v_point[r]) * 8 + int(v_slot[r]) + 1,
+                )
+    for k, col in out_cols.items():
+        views[k] = col
+    views["node_id"] = "image/" + views.image_id
+    views["fov_index"] = views.fov_index.astype(np.int8)
+    # image nodes and edges
+    img_nodes = pd.DataFrame({
+        "node_id": views.node_id, "type": "image", "name": "street view " + views.image_id,
+        "category": "street view image", "lon": views.lon.astype(float), "lat": views.lat.astype(float),
+        "attrs": [json.dumps({"heading": None if not np.isfinite(h) else round(float(h), 1), "fov_index": int(f),
+                              "side": s, "snap_distance_m": round(float(d), 2)})
+                  for h, f, s, d in zip(views.heading, views.fov_index, views.side, views.snap_distance_m, strict=True)],
+    })
+    e1 = pd.DataFrame({"src": views.node_id, "dst": views.street_node_id, "rel": "nearest"})
+    near = views[["node_id", "poi_ids", "poi_dist"]].explode(["poi_ids", "poi_dist"]).dropna()
+    near = near[(near.poi_dist.astype(float) <= 50.0)]
+    near = near.groupby("node_id", sort=False).head(5)
+    e2 = pd.DataFrame({"src": near.node_id, "dst": near.poi_ids, "rel": "near"})
+    ins = views[views.area_node_id != ""]
+    e3 = pd.DataFrame({"src": ins.node_id, "dst": ins.area_node_id, "rel": "inside"})
+    img_edges = pd.concat([e1, e2, e3], ignore_index=True)
+    return views, img_nodes, img_edges
+
+
+def _inter_name(all_names: list, i: int) -> str:
+    if i < 0:
+        return ""
+    names = all_names[i]
+    return "Intersection of " + " and ".join(names[:3]) if len(names) >= 2 else ""
+
+
+def _dist_to_intersection(layer: StreetLayer, seg: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Distance along the anchored segment to its nearer end that is a real intersection (>= 3 segments)."""
+    deg = layer.nodes.degree.to_numpy()
+    L = layer.segs.length_m.to_numpy()[seg]
+    du = np.where(deg[layer.segs.u_idx.to_numpy()[seg]] >= 3, t, np.inf)
+    dv = np.where(deg[layer.segs.v_idx.to_numpy()[seg]] >= 3, L - t, np.inf)
+    return np.maximum(np.minimum(du, dv), 0.0)
+
+
+def _hard_negatives(views: pd.DataFrame, k: int = 5, min_m: float = 25.0) -> list[list[str]]:
+    """Up to k image ids at the nearest OTHER points (>= min_m away, same city and split), preferring the
+    view with the same fov_index there."""
+    from ugdata.tasks.common import near_neighbours
+
+    pts = views.drop_duplicates("point_key").reset_index(drop=True)
+    neigh = near_neighbours(pts.lat, pts.lon, k, min_m, group=(pts.city + "|" + pts.split).tolist())
+    prow = {p: i for i, p in enumerate(pts.point_key.tolist())}
+    by_point: dict[int, dict[int, str]] = {}
+    for iid, pk, f in zip(views.image_id.tolist(), views.point_key.tolist(), views.fov_index.tolist(), strict=True):
+        by_point.setdefault(prow[pk], {}).setdefault(int(f), iid)
+    out = []
+    for pk, f in zip(views.point_key.tolist(), views.fov_index.tolist(), strict=True):
+        res = []
+        for j in neigh[prow[pk]]:
+            imgs = by_point[j]
+            res.append(imgs.get(int(f), next(iter(imgs.values()))))
+        out.append(res)
+    return out
+
+
+def _routes(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig) -> pd.DataFrame:
+    cols = list(F.ROUTE_COLUMNS)
+    if cfg.routes_per_point <= 0:
+        return pd.DataFrame(columns=cols)
+    pts = views.sort_values(["point_key", "fov_index", "image_id"]).drop_duplicates("point_key")
+    out = []
+    for ci, c in enumerate(cities):
+        p = pts[pts.city_idx == ci].reset_index(drop=True)
+        if len(p) < 2:
+            continue
+        pairs = pick_route_pairs(p[["image_id", "lat", "lon", "split", "city"]], seed=cfg.seed + 11,
+                                 per_point=cfg.routes_per_point, min_m=cfg.route_min_m, max_m=cfg.route_max_m)
+        if cfg.max_routes is not None and len(pairs) > cfg.max_routes // len(cities):
+            pairs = pairs.sample(n=cfg.max_routes // len(cities), random_state=cfg.seed).sort_values(["src", "dst"])
+        if pairs.empty:
+            continue
+        res = compute_routes(c.layer, c.data.city, p.seg.to_numpy(), p.t_m.to_numpy(float), p.lon.to_numpy(float),
+                             p.lat.to_numpy(float), pairs.src.to_numpy(), pairs.dst.to_numpy(),
+                             limit_m=cfg.route_max_m * 3)
+        ids, splits = p.image_id.tolist(), p.split.tolist()
+        for s, d, r in zip(pairs.src.tolist(), pairs.dst.tolist(), res, strict=True):
+            if r is None:
+                continue
+            out.append({"route_id": f"{ids[s]}->{ids[d]}", "src_image_id": ids[s], "dst_image_id": ids[d],
+                        "split": splits[s], **r})
+    if not out:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(out)[cols].sort_values("route_id", kind="stable").reset_index(drop=True)
+
+
+def _images(views: pd.DataFrame, cities, ctx_by_city, cfg: BuildConfig) -> dict[str, bytes | None]:
+    if not cfg.render:
+        return {}
+    out: dict[str, bytes | None] = {}
+    if cfg.synth:
+        from ugdata.render.synth import render_view
+
+        for iid, ctx in zip(views.image_id, views.view_ctx, strict=True):
+            img = render_view(ctx, size=cfg.synth_size)
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", optimize=False)
+            out[iid] = buf.getvalue()
+    else:
+        for iid, path in zip(views.image_id, views.image_path, strict=True):
+            out[iid] = Path(path).read_bytes()
+    return out
+
+
+def _point_docs(views: pd.DataFrame) -> pd.DataFrame:
+    """One location description per view point, from the map only (street, nearest intersection, places)."""
+    pts = views.sort_values(["point_key", "fov_index"]).drop_duplicates("point_key")
+    texts = []
+    cols = ["street_name", "street_class", "side", "inter_name", "poi_names", "city"]
+    for r in pts[cols].itertuples(index=False):
+        street = r.street_name or f"an unnamed {r.street_class.replace('_', ' ')} street"
+        txt = f"On {street} ({r.street_class.replace('_', ' ')}), {r.side} side"
+        if r.inter_name:
+            txt += f", near the {r.inter_name[0].lower() + r.inter_name[1:]}"
+        names = list(dict.fromkeys(n for n in r.poi_names if n))[:3]
+        if names:
+            txt += "; nearby: " + ", ".join(names)
+        texts.append(txt + f"; {r.city}")
+    return pd.DataFrame({"point_key": pts.point_key.to_numpy(), "doc_id": "loc/" + pts.point_key.to_numpy(),
+                         "text": texts, "lat": pts.lat.to_numpy(float), "lon": pts.lon.to_numpy(float),
+                         "city": pts.city.to_numpy(), "split": pts.split.to_numpy(),
+                         "graph_context": [[s] for s in pts.street_node_id]})
+
+
+def _write_all(tmp: Path, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg) -> dict[str, int]:
+    from ugdata.writer import write_dataset, write_graphml, write_parquet, write_pyg
+
+    v = views.copy()
+    v["captured_at"] = v.captured_at.fillna("").astype(str)
+    v["heading"] = v.heading.astype("float32")
+    v["street_bearing_deg"] = v.street_bearing.astype("float32")
+    sizes = write_dataset(tmp, v, image_bytes)
+    write_parquet(nodes, tmp / F.NODES)
+    write_parquet(edges, tmp / F.EDGES)
+    if cfg.graphml:
+        write_graphml(tmp, nodes, edges)
+    write_pyg(tmp, nodes, edges)
+    write_parquet(paths, tmp / F.PATHS)
+    write_parquet(routes, tmp / F.ROUTES)
+    for name, t in sorted(task_out.items()):
+        d = tmp / F.TASKS_DIR / name
+        d.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(d / "task.json", t.spec.to_json() + "\n")
+        for tn, df in t.tables.items():
+            write_parquet(df, d / f"{tn}.parquet")
+    rej.sort_values(["stage", "source", "row", "image_id"], kind="stable").to_csv(tmp / F.REJECTS, index=False)
+    return sizes
+
+
+def _inputs(cities: list[CityState], cfg: BuildConfig) -> list[dict]:
+    out = []
+    for c in cities:
+        item = {"city": c.data.city, "source": c.data.source}
+        if c.data.input_files:
+            f = c.data.input_files[0]
+            item.update({"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size})
+        elif c.data.source.startswith("embedded"):
+            from ugdata.osm_source import embedded_pbf
+
+            f = embedded_pbf()
+            item.update({"path": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size})
+        out.append(item)
+    for key in ("views", "images"):
+        val = getattr(cfg, key)
+        if val and Path(val).is_file():
+            out.append({"city": "", "source": key, "path": str(val), "sha256": sha256_file(Path(val))})
+    return out
+
+
+def _config_json(cfg: BuildConfig) -> dict:
+    d = asdict(cfg)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

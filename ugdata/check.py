@@ -1,0 +1,177 @@
+"""`ugdata check`: integrity and spatial-leakage checks of a UGData directory.
+
+Returns (problems, notes): problems are failures (the CLI exits 1), notes say what passed. Every check
+reads the files as a consumer would (ugdata.load), so a directory that passes is one uge/ugbench can use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ugdata import format as F
+from ugdata.common.errors import UserError
+from ugdata.paths import SYMMETRIC
+from ugdata.splits import leakage_report
+
+
+def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str], list[str]]:
+    root = Path(path)
+    try:
+        d = F.load(root)
+    except F.NotUGDataError as e:
+        raise UserError(str(e)) from None
+    problems: list[str] = []
+    notes: list[str] = []
+    m = d.manifest
+    cfg = m.get("config", {})
+
+    # files
+    need = [F.CARD, F.NODES, F.EDGES, F.PYG, F.PATHS, F.ROUTES, F.REJECTS, f"{F.DATASET_DIR}/dataset_dict.json"]
+    need += [f"{F.PARQUET_DIR}/{s}.parquet" for s in F.SPLITS]
+    if cfg.get("graphml", True):
+        need.append(F.GRAPHML)
+    missing = [n for n in need if not (root / n).is_file()]
+    if missing:
+        problems.append(f"missing files: {', '.join(missing)}")
+        return problems, notes
+    notes.append(f"{len(need)} required files present")
+
+    # fingerprint
+    from ugdata.writer import fingerprint
+
+    fp = fingerprint(root)
+    if fp != m.get("fingerprint"):
+        problems.append(f"fingerprint mismatch: manifest {str(m.get('fingerprint'))[:16]}..., content {fp[:16]}... "
+                        "(files changed after the build)")
+    else:
+        notes.append(f"fingerprint {fp[:16]}... matches the content")
+
+    # tables and counts
+    try:
+        views = d.views()
+        nodes, edges, paths, routes = d.nodes, d.edges, d.paths, d.routes
+        rej = pd.read_csv(root / F.REJECTS)
+    except Exception as e:  # any unreadable table is a failed check, reported as such (not a crash)
+        problems.append(f"cannot read the tables ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        return problems, notes
+    counts = m.get("counts", {})
+    actual = {"images": len(views), "nodes": len(nodes), "edges": len(edges), "paths": len(paths),
+              "routes": len(routes), "rejected": len(rej)}
+    bad = {k: (counts.get(k), v) for k, v in actual.items() if counts.get(k) != v}
+    if bad:
+        problems.append("counts differ from manifest: " + ", ".join(f"{k} manifest {a} vs {b}" for k, (a, b) in bad.items()))
+    else:
+        notes.append("counts match the manifest: " + ", ".join(f"{k} {v}" for k, v in actual.items()))
+    split_sizes = views.split.value_counts().to_dict() if len(views) else {}
+    for s, n in m.get("splits", {}).items():
+        if split_sizes.get(s, 0) != n:
+            problems.append(f"split {s}: manifest says {n} views, dataset has {split_sizes.get(s, 0)}")
+    pq_n = sum(len(pd.read_parquet(root / F.PARQUET_DIR / f"{s}.parquet", columns=["image_id"])) for s in F.SPLITS)
+    if pq_n != len(views):
+        problems.append(f"parquet/ holds {pq_n} views but dataset/ holds {len(views)}")
+    if list(rej.columns) != list(F.REJECT_COLUMNS):
+        problems.append(f"rejects.csv columns {list(rej.columns)} != {list(F.REJECT_COLUMNS)}")
+
+    # ids
+    for name, series in (("image_id", views.image_id), ("node_id", nodes.node_id), ("path_id", paths.path_id),
+                         ("route_id", routes.route_id)):
+        dup = series[series.duplicated()]
+        if len(dup):
+            problems.append(f"{len(dup)} duplicate {name}s (e.g. {dup.iloc[0]})")
+    if not (nodes.idx.to_numpy() == np.arange(len(nodes))).all():
+        problems.append("graph/nodes.parquet: idx is not the row index")
+    node_set = set(nodes.node_id)
+    bad_e = edges[~edges.src.isin(node_set) | ~edges.dst.isin(node_set)]
+    if len(bad_e):
+        problems.append(f"{len(bad_e)} edges reference unknown nodes (e.g. {bad_e.src.iloc[0]} -> {bad_e.dst.iloc[0]})")
+    ids = nodes.node_id.to_numpy()
+    if len(edges) and ((ids[edges.src_idx.to_numpy()] != edges.src.to_numpy()).any()
+                       or (ids[edges.dst_idx.to_numpy()] != edges.dst.to_numpy()).any()):
+        problems.append("edges: src_idx/dst_idx disagree with src/dst node ids")
+    for col in ("node_id", "street_node_id"):
+        miss = views[~views[col].isin(node_set)]
+        if len(miss):
+            problems.append(f"{len(miss)} views whose {col} is not a graph node (e.g. {miss.image_id.iloc[0]})")
+    bad_ctx = [i for i, c in zip(views.image_id, views.graph_context, strict=True) if len(c) == 0 or c[0] != f"image/{i}"
+               or not set(c) <= node_set]
+    if bad_ctx:
+        problems.append(f"{len(bad_ctx)} views whose graph_context is empty, not centred or has unknown nodes "
+                        f"(e.g. {bad_ctx[0]})")
+    if not problems:
+        notes.append("ids unique; edges, views and graph contexts reference existing nodes")
+
+    # paths are walks in the graph with consistent totals
+    pairs = set(zip(edges.src, edges.dst, edges.rel, strict=True))
+
+    def hop_ok(a: str, b: str, r: str) -> bool:
+        if r.endswith("_of"):
+            return (b, a, r[:-3]) in pairs
+        if r in SYMMETRIC:
+            return (a, b, r) in pairs or (b, a, r) in pairs
+        return (a, b, r) in pairs
+
+    bad_p = 0
+    for nid, rels, dist, tot in zip(paths.node_ids, paths.rels, paths.distances_m, paths.total_m, strict=True):
+        walk = len(nid) == len(rels) + 1 and all(hop_ok(a, b, r) for a, b, r in zip(nid[:-1], nid[1:], rels, strict=True))
+        if not walk or abs(float(np.sum(dist)) - float(tot)) > 0.01:
+            bad_p += 1
+    if bad_p:
+        problems.append(f"{bad_p} reasoning paths are not walks along graph edges or have wrong totals")
+    else:
+        notes.append(f"{len(paths)} reasoning paths are walks along graph edges with matching totals")
+    inter = {n for n in node_set if n.startswith("intersection/")}
+    bad_r = sum(1 for ns in routes.node_ids if not set(ns) <= inter)
+    bad_r += sum(1 for st, tot in zip(routes.steps, routes.total_m, strict=True)
+                 if abs(sum(float(s["length_m"]) for s in st) - float(tot)) > 0.05)
+    if bad_r:
+        problems.append(f"{bad_r} routes reference unknown street nodes or have wrong totals")
+
+    # tasks
+    image_ids = set(views.image_id)
+    for t in d.task_names():
+        spec = d.task_spec(t)
+        tdir = root / F.TASKS_DIR / t
+        if spec.protocol == "probe":
+            tg = d.task_table(t, "targets")
+            pr = d.task_table(t, "pairs")
+            if not set(tg.image_id) <= image_ids or not (set(pr.image_a) | set(pr.image_b)) <= image_ids:
+                problems.append(f"task {t}: targets/pairs reference unknown images")
+            continue
+        if not (tdir / "queries.parquet").is_file() or not (tdir / "corpus.parquet").is_file():
+            problems.append(f"task {t}: missing queries or corpus")
+            continue
+        q, c = d.task_table(t, "queries"), d.task_table(t, "corpus")
+        docs = set(c.doc_id)
+        if c.doc_id.duplicated().any():
+            problems.append(f"task {t}: duplicate doc ids")
+        bad_q = 0
+        for cand, pos in zip(q.candidate_ids, q.positive_ids, strict=True):
+            cand, pos = set(cand), set(pos)
+            if not pos or not pos <= docs or (cand and (not cand <= docs or not pos <= cand)):
+                bad_q += 1
+        qi = set(q.image_id.dropna())
+        ci = set(c.image_id.dropna())
+        if bad_q:
+            problems.append(f"task {t}: {bad_q} queries with positives/candidates missing from the corpus")
+        if not qi <= image_ids or not ci <= image_ids:
+            problems.append(f"task {t}: queries or corpus reference images not in the dataset")
+        if not set(q.split) <= set(spec.splits):
+            problems.append(f"task {t}: query splits {sorted(set(q.split))} not in task.json splits {spec.splits}")
+    notes.append(f"{len(d.task_names())} tasks checked")
+
+    # leakage
+    buf = float(buffer_m if buffer_m is not None else cfg.get("buffer_m", 0.0) or 0.0)
+    if buf > 0 and len(views):
+        leaks = leakage_report(views, buf)
+        problems += [f"spatial leakage: {x}" for x in leaks]
+        if not leaks:
+            notes.append(f"no view of one split within {buf:g} m of a view of another split")
+    card = (root / F.CARD).read_text()
+    if "OpenStreetMap contributors" not in card:
+        problems.append("README.md lacks the ODbL attribution '© OpenStreetMap contributors'")
+    if m.get("synthetic") and "synthetic" not in card.lower():
+        problems.append("README.md does not say that the images are synthetic")
+    return problems, notes

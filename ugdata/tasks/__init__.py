@@ -1,0 +1,1 @@
+"""UGBench task data written by the builder: one module per task (see ugdata.tasks.registry)."""

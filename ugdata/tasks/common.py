@@ -1,0 +1,93 @@
+"""Shared inputs and helpers for task writers: spatially near hard negatives, capped query samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from ugdata.format import TaskSpec
+from ugdata.splits import local_xy
+
+EVAL_SPLITS = ("val", "test")
+
+
+@dataclass
+class TaskInputs:
+    """What every task writer may read (all frames already final: ids, splits, captions, contexts)."""
+
+    views: pd.DataFrame  # final view rows (no image bytes) + columns point_key, poi_* lists
+    nodes: pd.DataFrame
+    paths: pd.DataFrame
+    point_docs: pd.DataFrame  # one row per point: point_key, text, lat, lon, city, split, graph_context
+    seed: int
+    n_candidates: int = 10
+    max_queries: int = 700
+    min_negative_m: float = 25.0
+
+
+@dataclass
+class TaskOutput:
+    spec: TaskSpec
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    note: str = ""
+
+
+def near_neighbours(lat, lon, k: int, min_m: float, group=None) -> list[list[int]]:
+    """For each row, up to k other rows nearest in space (same `group` value if given) that are at least
+    min_m away: the spatially near but wrong candidates every task uses as hard negatives."""
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    n = len(lat)
+    out: list[list[int]] = [[] for _ in range(n)]
+    if n < 2:
+        return out
+    groups = np.zeros(n, dtype=np.int64) if group is None else pd.factorize(np.asarray(group))[0]
+    for gval in np.unique(groups):
+        idx = np.flatnonzero(groups == gval)
+        if len(idx) < 2:
+            continue
+        xy = local_xy(lat[idx], lon[idx], float(lat[idx].mean()), float(lon[idx].mean()))
+        kk = min(len(idx), k * 4 + 8)
+        d, j = cKDTree(xy).query(xy, k=kk)
+        d, j = d.reshape(len(idx), kk), j.reshape(len(idx), kk)
+        ok = (d >= min_m) & (j != np.arange(len(idx))[:, None])
+        ok &= np.cumsum(ok, axis=1) <= k  # the first k valid neighbours per row, nearest first
+        gl = idx[j].tolist()
+        for r, (row, m) in enumerate(zip(gl, ok.tolist(), strict=True)):
+            out[idx[r]] = [x for x, keep in zip(row, m, strict=True) if keep]
+    return out
+
+
+def cap_sample(df: pd.DataFrame, max_n: int, seed: int, by: str = "split") -> pd.DataFrame:
+    """At most max_n rows per `by` value, seeded and order-stable."""
+    parts = []
+    for _, g in df.groupby(by, sort=True):
+        parts.append(g.sample(n=min(len(g), max_n), random_state=seed).sort_index() if len(g) > max_n else g)
+    return pd.concat(parts) if parts else df.iloc[:0]
+
+
+def eval_views(inp: TaskInputs) -> pd.DataFrame:
+    return inp.views[inp.views.split.isin(EVAL_SPLITS)]
+
+
+def image_corpus(views: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "doc_id": views.image_id.to_numpy(),
+        "text": None,
+        "image_id": views.image_id.to_numpy(),
+        "graph_context": views.graph_context.to_numpy(),
+        "lat": views.lat.to_numpy(float),
+        "lon": views.lon.to_numpy(float),
+        "kind": "image",
+        "split": views.split.to_numpy(),
+        "fov_index": views.fov_index.to_numpy(np.int8),
+    })
+
+
+def queries_frame(rows: list[dict]) -> pd.DataFrame:
+    cols = ["query_id", "split", "text", "image_id", "graph_context", "lat", "lon", "qtype", "candidate_ids",
+            "positive_ids"]
+    df = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
+    return df.sort_values("query_id", kind="stable").reset_index(drop=True)
