@@ -1,0 +1,257 @@
+"""The project's own exact engine: spatial-semantic co-clusters, a low-dimensional first pass with exact
+bounds, and an exact re-check.
+
+Build. Spherical k-means (faiss) groups the objects by direction; each semantic group is then cut into
+spatially compact leaves of ~`leaf_size` objects by Sort-Tile-Recursive packing. Rows are stored cluster by
+cluster (contiguous blocks). B = the top `prefix_dims` principal directions of the vectors (orthonormal
+columns); per object we keep its prefix p_v = B^T v (float32) and residual norm r_v = |v - B p_v|.
+
+Bounds (|q| = |v| = 1; q~ = B^T q, q_r = |q - B q~| = sqrt(1 - |q~|^2)):
+    q . v = q~ . p_v + (q - B q~) . (v - B p_v) <= q~ . p_v + q_r * r_v                (Cauchy-Schwarz)
+  per object (stage 1, reads m floats instead of dim), and per cluster P, with c_P the unit mean direction
+  of its members' prefixes and theta_P the largest angle between a member's prefix and c_P:
+    q~ . p_v <= |q~| |p_v| cos(max(0, angle(q~, c_P) - theta_P))          (triangle inequality on angles)
+  so Sim <= |q~| * (max or min |p_v| by the sign of the cosine) * that cosine + q_r * max r_v.
+    Dst(Q, o) <= 1 - mindist(Q, box(P)) / d_max(Q, O)
+    F(Q, o)   <= UB(P) = mu * Dst_ub + (1 - mu) * Sim_ub   (+ SCREEN_MARGIN for float rounding)
+
+Query. UB for every cluster (a P x m GEMV), clusters visited by decreasing UB; for a visited cluster, the
+stage-1 bound with the object's own distance discards most members; the survivors get the full float32
+inner product. The scan stops when the k-th best screened score exceeds the next cluster's UB: no unvisited
+object can enter the top-k. Candidates within SCREEN_MARGIN of the k-th are re-scored in float64
+(scoring.exact_scores), so the result equals brute force exactly, ties included.
+
+Why this shape: the per-object noise of real embeddings is spread over all dimensions, so any bound built
+from a compact summary of a cluster (centroid + radius, per-dimension boxes, signatures) is loose by about
+the noise norm; the leading principal directions hold most of the signal and little of the noise, which
+makes the prefix caps tight and lets stage 1 discard objects after reading 1/12 of their bytes.
+
+Approximate mode (`slack > 0`): clusters and objects are dropped when their bound is below the k-th best
++ slack. Every object left out then has F <= (returned k-th score) + slack, a guarantee on the score
+rather than on recall; recall is measured in benchmarks/geo_knn.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scoring import SCREEN_MARGIN, GeoSpace, embed, exact_scores, rank_topk, str_tiles
+
+
+@dataclass
+class CoClusters:
+    order: np.ndarray  # (n,) original row of each stored position
+    start: np.ndarray  # (P + 1,) cluster offsets into the stored order
+    lo: np.ndarray  # (P, e) cluster boxes in embedding space
+    hi: np.ndarray
+    centroids: np.ndarray  # (P, m) float32 unit mean direction of the members' prefixes
+    cos_t: np.ndarray  # (P,) cos of the prefix-space cap angle (minus a rounding margin)
+    sin_t: np.ndarray
+    pmax: np.ndarray  # (P,) max / min prefix norm |B^T v| of the members
+    pmin: np.ndarray
+    rmax: np.ndarray  # (P,) max residual norm of the members
+    basis: np.ndarray  # (dim, m) float64 principal directions (orthonormal columns)
+    prefix: np.ndarray  # (n, m) float32 B^T v per stored object
+    resid: np.ndarray  # (n,) float32 upper bound of |v - B B^T v| per stored object
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.start) - 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f"cc_{k}": v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> CoClusters:
+        return cls(**{k[3:]: np.asarray(arrays[k]) for k in arrays if k.startswith("cc_")})
+
+
+def _kmeans_labels(x: np.ndarray, m: int, seed: int) -> np.ndarray:
+    import faiss
+
+    if m <= 1 or len(x) <= m:
+        return np.zeros(len(x), dtype=np.int64) if m <= 1 else np.arange(len(x), dtype=np.int64)
+    km = faiss.Kmeans(
+        x.shape[1], m, niter=12, seed=seed, spherical=True, verbose=False, min_points_per_centroid=1
+    )
+    km.train(np.ascontiguousarray(x, dtype=np.float32))
+    _, lab = km.index.search(np.ascontiguousarray(x, dtype=np.float32), 1)
+    return lab[:, 0].astype(np.int64)
+
+
+def build_coclusters(
+    coords: np.ndarray,
+    vectors: np.ndarray,
+    metric: str,
+    *,
+    leaf_size: int = 64,
+    n_semantic: int | None = None,
+    prefix_dims: int = 64,
+    seed: int = 0,
+    progress=None,
+) -> CoClusters:
+    """Partition objects into co-clusters (see module docstring). `vectors` must be unit rows (float32).
+
+    Semantic first, then space: a cap bound is only as tight as the spread of directions inside a
+    cluster, so objects are first grouped by spherical k-means on their vectors (`n_semantic` groups,
+    default ~sqrt(n)/3 clamped to [1, 256]) and each group is then cut into spatially compact leaves of
+    ~`leaf_size` objects by Sort-Tile-Recursive packing.
+    """
+    n = len(coords)
+    if n_semantic is None:
+        n_semantic = int(np.clip(round(np.sqrt(n) / 3), 1, 256))
+    sem = _kmeans_labels(vectors, min(n_semantic, n), seed)
+    if progress is not None:
+        progress(n // 2)
+    order_parts: list[np.ndarray] = []
+    starts = [0]
+    by_sem = np.argsort(sem, kind="stable")
+    bounds = np.searchsorted(sem[by_sem], np.arange(sem.max() + 2))
+    for g in range(len(bounds) - 1):
+        rows = by_sem[bounds[g] : bounds[g + 1]]
+        if len(rows) == 0:
+            continue
+        t_order, t_start = str_tiles(coords[rows], int(np.ceil(len(rows) / leaf_size)))
+        for t in range(len(t_start) - 1):
+            members = rows[t_order[t_start[t] : t_start[t + 1]]]
+            order_parts.append(members)
+            starts.append(starts[-1] + len(members))
+    if progress is not None:
+        progress(n - n // 2)
+    emb = embed(coords, metric)
+    order = np.concatenate(order_parts)
+    start = np.asarray(starts, dtype=np.int64)
+    e = emb[order]
+    v = vectors[order]
+    lo = np.minimum.reduceat(e, start[:-1], axis=0)
+    hi = np.maximum.reduceat(e, start[:-1], axis=0)
+    from .gmrtree import principal_basis
+
+    m = max(1, min(prefix_dims, v.shape[1]))
+    basis = principal_basis(v, m, np.random.default_rng(seed))
+    prefix = np.empty((n, m), dtype=np.float32)
+    resid = np.empty(n, dtype=np.float32)
+    for s0 in range(0, n, 65536):
+        blk = v[s0 : s0 + 65536].astype(np.float64)
+        pr = blk @ basis
+        prefix[s0 : s0 + 65536] = pr
+        r2 = (blk * blk).sum(axis=1) - (pr * pr).sum(axis=1)
+        resid[s0 : s0 + 65536] = np.sqrt(np.clip(r2, 0.0, None)) + 1e-5  # margin: float32 storage
+    # caps in the prefix space: the m leading directions hold most of the signal and little of the noise
+    p64 = prefix.astype(np.float64)
+    pn = np.linalg.norm(p64, axis=1)
+    unit_p = p64 / np.where(pn > 0, pn, 1.0)[:, None]
+    sums = np.add.reduceat(unit_p, start[:-1], axis=0)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    cents = np.where(norms > 0, sums / np.where(norms > 0, norms, 1.0), 0.0)
+    cents[norms[:, 0] == 0, 0] = 1.0  # members cancel out: any unit direction works (theta -> pi)
+    cos_members = np.where(pn > 0, (unit_p * np.repeat(cents, np.diff(start), axis=0)).sum(axis=1), 1.0)
+    cos_t = np.clip(np.minimum.reduceat(cos_members, start[:-1]) - 1e-6, -1.0, 1.0)
+    sin_t = np.sqrt(np.clip(1.0 - cos_t * cos_t, 0.0, 1.0))
+    return CoClusters(
+        order=order,
+        start=start,
+        lo=lo,
+        hi=hi,
+        centroids=cents.astype(np.float32),
+        cos_t=cos_t,
+        sin_t=sin_t,
+        pmax=np.maximum.reduceat(pn, start[:-1]) * (1 + 1e-6) + 1e-6,
+        pmin=np.maximum(np.minimum.reduceat(pn, start[:-1]) * (1 - 1e-6) - 1e-6, 0.0),
+        rmax=np.maximum.reduceat(resid.astype(np.float64), start[:-1]),
+        basis=basis,
+        prefix=prefix,
+        resid=resid,
+    )
+
+
+def sim_upper_bounds(cc: CoClusters, qt64: np.ndarray, q_r: float) -> np.ndarray:
+    """Per-cluster bound on Sim: prefix-space cap bound + |q_r| * max residual norm (module docstring)."""
+    qn = float(np.linalg.norm(qt64))
+    if qn == 0.0:
+        return q_r * cc.rmax
+    cs = np.clip((cc.centroids @ (qt64 / qn).astype(np.float32)).astype(np.float64), -1.0, 1.0)
+    capcos = cs * cc.cos_t + np.sqrt(np.clip(1.0 - cs * cs, 0.0, 1.0)) * cc.sin_t
+    capcos = np.where(cs >= cc.cos_t, 1.0, np.minimum(capcos, 1.0)) + 1e-6  # + float32 GEMV rounding
+    prefix_ub = qn * np.where(capcos >= 0, cc.pmax, cc.pmin) * capcos
+    return np.minimum(prefix_ub + q_r * cc.rmax, 1.0)
+
+
+def cocluster_search(
+    cc: CoClusters,
+    space: GeoSpace,
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    q_xy: np.ndarray,
+    q_vec: np.ndarray,
+    k: int,
+    mu: float,
+    slack: float = 0.0,
+    stats: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (ids, scores). `space`, `vectors`, `ids` are in the stored (cluster) order; q_vec unit-norm."""
+    q32 = np.asarray(q_vec, dtype=np.float32)
+    qt64 = np.asarray(q_vec, dtype=np.float64) @ cc.basis
+    qt = qt64.astype(np.float32)
+    q_r = float(np.sqrt(max(0.0, 1.0 - float(qt64 @ qt64)))) + 1e-6
+    dmax = space.d_max(q_xy)
+    qe = space.embed_query(q_xy)
+    lbd = space.min_dist_boxes(qe, cc.lo, cc.hi)
+    dst_ub = 1.0 - lbd / dmax if dmax > 0 else np.ones(len(lbd))
+    ub = mu * dst_ub + (1.0 - mu) * (sim_upper_bounds(cc, qt64, q_r) + SCREEN_MARGIN) + SCREEN_MARGIN
+    # visit clusters by decreasing bound; sort lazily (most queries stop long before the tail)
+    n_head = min(len(ub), 1024)
+    head = np.argpartition(-ub, n_head - 1)[:n_head] if n_head < len(ub) else np.arange(len(ub))
+    visit = head[np.argsort(-ub[head], kind="stable")]
+    ub_sorted = ub[visit]
+    start = cc.start
+    kk = min(k, len(ids))
+    kth = -np.inf
+    best = np.empty(0)
+    got_rows: list[np.ndarray] = []
+    got_f: list[np.ndarray] = []
+    pos, chunk, n_visited, n_prefix, n_full = 0, 8, 0, 0, 0
+    while True:
+        if pos >= len(visit):
+            if len(visit) == len(ub):
+                break
+            rest = np.setdiff1d(np.arange(len(ub)), visit, assume_unique=True)  # the tail, sorted once
+            visit = np.concatenate([visit, rest[np.argsort(-ub[rest], kind="stable")]])
+            ub_sorted = ub[visit]
+        if ub_sorted[pos] - slack < kth:
+            break
+        end = pos + chunk
+        sel = visit[pos:end][ub_sorted[pos:end] - slack >= kth]
+        pos, chunk = end, min(chunk * 2, 64)
+        lens = start[sel + 1] - start[sel]
+        total = int(lens.sum())
+        rows = np.repeat(start[sel] - np.cumsum(lens) + lens, lens) + np.arange(total)
+        d = space.screen_distances(q_xy, rows, qe)
+        dst = 1.0 - d / dmax if dmax > 0 else np.ones(total)
+        # stage 1: per-object bound from the m-dim prefix: q.v <= q~.p_v + |q_r| * |v_r|
+        sim_ub = cc.prefix[rows] @ qt + (q_r * cc.resid[rows] + SCREEN_MARGIN)
+        keep = mu * dst + (1.0 - mu) * sim_ub + SCREEN_MARGIN >= kth + slack
+        rows, dst = rows[keep], dst[keep]
+        n_full += len(rows)
+        # stage 2: the full float32 inner product for the survivors only
+        sims = vectors[rows] @ q32
+        f = mu * dst + (1.0 - mu) * sims
+        got_rows.append(rows)
+        got_f.append(f)
+        n_visited += len(sel)
+        n_prefix += total
+        best = np.concatenate([best, f])
+        if len(best) >= kk:
+            best = np.partition(best, len(best) - kk)[len(best) - kk :]
+            kth = float(best[0])
+    rows = np.concatenate(got_rows) if got_rows else np.empty(0, dtype=np.int64)
+    f = np.concatenate(got_f) if got_f else np.empty(0)
+    cand = rows[f >= kth - SCREEN_MARGIN] if np.isfinite(kth) else rows
+    if stats is not None:
+        stats["clusters_visited"] = n_visited
+        stats["objects_prefix"] = n_prefix
+        stats["objects_scored"] = n_full
+    scores = exact_scores(vectors, cand, q_vec, space.distances(q_xy, cand), dmax, mu)
+    return rank_topk(ids[cand], scores, k)
