@@ -36,6 +36,7 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 _ALIASES: dict[str, str] = {}
 _DISCOVERED = False
+BROKEN: dict[str, str] = {}  # adapter module -> why it failed to import (shown by list-models and errors)
 
 
 class UnknownModelError(UserError):
@@ -75,7 +76,19 @@ def discover() -> None:
 
     for mod in sorted(pkgutil.iter_modules(models.__path__), key=lambda m: m.name):
         if mod.name != "registry" and not mod.name.startswith("_"):
-            importlib.import_module(f"{models.__name__}.{mod.name}")
+            # One broken adapter (a missing optional dependency, a bug) must not take every other model
+            # down with it: record why, warn, and carry on; `ugbench list-models` shows it.
+            try:
+                importlib.import_module(f"{models.__name__}.{mod.name}")
+            except Exception as e:  # noqa: BLE001 - reported, not swallowed
+                import warnings
+
+                BROKEN[mod.name] = f"{type(e).__name__}: {e}"
+                warnings.warn(
+                    f"ugbench model adapter '{mod.name}' failed to import: {BROKEN[mod.name]}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     _DISCOVERED = True
 
 
@@ -97,6 +110,8 @@ def resolve(name_or_path: str) -> ModelEntry:
     names = sorted(set(_REGISTRY) | set(_ALIASES))
     close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    if BROKEN:
+        hint += f" (adapters that failed to import: {', '.join(sorted(BROKEN))})"
     raise UnknownModelError(
         f"unknown model '{name_or_path}'.{hint} See `ugbench list-models`; a local folder, a hub id of a "
         "supported family, or `module:attr` also work."

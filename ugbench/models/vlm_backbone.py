@@ -53,9 +53,16 @@ from ._vlm.families import (
     detect_family,
 )
 from ._vlm.lora import BACKBONE_RECORD, load_lora, model_fingerprint, read_backbone_record
-from ._vlm.processors import apply_image_overrides, build_processor, process_one_by_one
 from ._vlm.sources import ResolvedSource, cache_root, is_vlm_source, resolve_source, weights_revision
 from ._vlm.tiny import build_tiny_backbone, configs_dir, tiny_marker, tiny_names
+
+
+def _processors():
+    """The processor module imports transformers' processing classes (seconds of start-up): load it only when a
+    backbone is actually loaded, so that registry discovery (`--model random`) stays fast."""
+    from ._vlm import processors
+
+    return processors
 
 __all__ = [
     "FAMILIES",
@@ -368,7 +375,7 @@ class Backbone:
         if self.family.trust_remote_code:  # Phi-3-V's remote processor takes one prompt per call
             per_item = [it.image.convert("RGB") if it.image is not None else None for it in items]
             batch = BatchFeature(
-                process_one_by_one(self.processor, texts, per_item, self.tokenizer.padding_side)
+                _processors().process_one_by_one(self.processor, texts, per_item, self.tokenizer.padding_side)
             )
         else:
             images = [it.image.convert("RGB") for it in items if it.image is not None]
@@ -543,11 +550,11 @@ def load_backbone(
     # Config and processor first (small files): a broken folder fails before gigabytes of weights load.
     file_kw = {k: v for k, v in hub_kw.items() if k != "device_map"}
     model_config = _hub_call(source, _auto_config, spec, file_kw)
-    processor = build_processor(spec, source, model_config, hub_kw=file_kw)
+    processor = _processors().build_processor(spec, source, model_config, hub_kw=file_kw)
     model = _load_model(spec, source, torch_dtype, hub_kw, attn_implementation)
     processor.tokenizer.padding_side = padding_side
     if not resolved.config.get("tiny"):  # a tiny folder already holds its image settings
-        apply_image_overrides(processor, spec, resolved.config.get("image_processor"))
+        _processors().apply_image_overrides(processor, spec, resolved.config.get("image_processor"))
     model.requires_grad_(False)
     model.to(dev)
 

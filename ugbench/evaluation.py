@@ -1,0 +1,274 @@
+"""`ugbench.evaluate(...)`: score one model on UGBench tasks and write one results JSON per task.
+
+Flow per task: runner (ugbench.runners.FAMILY_RUNNERS[family]) -> scores per split -> TaskResult (validated
+by ugbench.results_schema) -> OUTPUT/<model-slug>/<task>.json written atomically by the main process. A task
+whose results file exists is skipped unless `overwrite=True` (nothing already written is lost); a failing
+task raises before anything of it is written. The summary (summary.json, summary.md) covers every results
+file in the model's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ugdata.common.atomic import write_json_atomic, write_text_atomic
+from ugdata.common.errors import UserError
+from ugdata.common.provenance import git_commit, hardware, package_version, utc_now, versions
+
+from .cache import DEFAULT_CHUNK, EmbeddingCache, slugify
+from .encoding import Encoder
+from .results_schema import ModelInfo, Provenance, TaskInfo, TaskResult
+from .runners import FAMILY_RUNNERS, RunContext
+from .tasks.registry import TaskMeta, get_task, tasks_for_data
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("UGBENCH_CACHE", Path.home() / ".cache" / "ugbench"))
+
+
+def _open_data(data_dir: str | Path):
+    from ugdata.format import NotUGDataError, load
+
+    p = Path(data_dir)
+    if not p.exists():
+        raise UserError(f"data directory {p} does not exist; build one with `ugdata build --out {p}`")
+    try:
+        return load(p)
+    except NotUGDataError as e:
+        raise UserError(str(e)) from None
+
+
+def resolve_tasks(tasks: str | list[str], ud) -> list[TaskMeta]:
+    have = ud.task_names()
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.split(",") if t.strip()]
+    if not tasks or tasks == ["all"]:
+        metas = tasks_for_data(have)
+        if not metas:
+            raise UserError(f"{ud.root} holds no task ugbench knows (its tasks: {have or 'none'}); "
+                            "see `ugbench list-tasks`")
+        return metas
+    metas = [get_task(t) for t in tasks]
+    for m in metas:
+        if m.data_task not in have:
+            raise UserError(f"task '{m.name}' needs {ud.root}/tasks/{m.data_task}/, which is missing "
+                            f"(this directory has: {', '.join(have) or 'no tasks'})")
+    seen: dict[str, TaskMeta] = {}
+    for m in metas:
+        seen.setdefault(m.name, m)
+    return list(seen.values())
+
+
+def _load(model, device, model_options):
+    if isinstance(model, str):
+        from .models.registry import load_model
+
+        model = load_model(model, device=device, **(model_options or {}))
+    meta = getattr(model, "meta", None)
+    if meta is None or not callable(getattr(model, "encode", None)):
+        raise UserError(f"{type(model).__name__} is not a ugbench model: it needs `.meta` (ModelMeta) and "
+                        "`.encode(items, *, task_name, side, instruction, batch_size)`")
+    return model
+
+
+def _skippable(meta: TaskMeta, ud) -> str | None:
+    """Why an `all` run should skip a task on this data (None = run it)."""
+    if not meta.with_graph:
+        return None
+    tdir = ud.root / "tasks" / meta.data_task
+    table = "targets" if meta.family == "perception" else "queries"
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    path = tdir / f"{table}.parquet"
+    paths = [path] + ([tdir / "corpus.parquet"] if table == "queries" else [])
+    for p in paths:
+        if p.is_file() and "graph_context" in pq.read_schema(p).names:
+            g = pd.read_parquet(p, columns=["graph_context"])["graph_context"]
+            if any(len(x) for x in g if x is not None):
+                return None
+    return "no graph_context in the data"
+
+
+def evaluate(
+    model: Any,
+    data_dir: str | Path,
+    tasks: str | list[str] = "all",
+    output: str | Path | None = "results",
+    *,
+    batch_size: int = 32,
+    splits: list[str] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    cache_dir: str | Path | None = "default",
+    device: str | None = None,
+    model_options: dict[str, Any] | None = None,
+    show_progress: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
+    console=None,
+) -> list[dict]:
+    """Evaluate `model` (a registry name, a path, or a model object) on `tasks` of the UGData at `data_dir`.
+
+    Returns the results (dicts in the TaskResult schema) of the tasks run or found already written.
+    """
+    from rich.console import Console
+
+    state = _partial_state()
+    is_main = state is None or state.is_main_process
+    console = console or Console(stderr=True, quiet=not is_main)
+    if batch_size < 1 or chunk_size < 1:
+        raise UserError(f"--batch-size and --chunk-size must be >= 1 (got {batch_size}, {chunk_size})")
+    ud = _open_data(data_dir)
+    metas = resolve_tasks(tasks, ud)
+    explicit = not (isinstance(tasks, str) and tasks.strip() in ("", "all")) and tasks != ["all"]
+    if device is None and isinstance(model, str):
+        # one GPU per process under accelerate; else the GPU when there is one; adapters default to CPU
+        if state is not None and state.device.type != "cpu":
+            device = str(state.device)
+        elif _cuda():
+            device = "cuda"
+    t_load = time.perf_counter()
+    model_obj = _load(model, device, model_options)
+    t_load = time.perf_counter() - t_load
+    mmeta = model_obj.meta
+    slug = slugify(mmeta.name)
+    out_dir = Path(output) / slug if output is not None else None
+    if cache_dir == "default":
+        cache_dir = default_cache_dir()
+    cache = EmbeddingCache(cache_dir, overwrite=overwrite, chunk_size=chunk_size) if cache_dir is not None else None
+    encoder = Encoder(model_obj, ud, cache=cache, batch_size=batch_size, show_progress=show_progress, state=state,
+                      chunk_size=chunk_size)
+    config = {
+        "model": model if isinstance(model, str) else type(model_obj).__name__,
+        "model_options": model_options or {}, "data_dir": str(Path(data_dir).resolve()),
+        "tasks": [m.name for m in metas], "splits": splits, "batch_size": batch_size, "seed": seed,
+        "device": device, "cache_dir": str(cache_dir) if cache_dir is not None else None,
+        "overwrite": overwrite, "chunk_size": chunk_size, "num_processes": state.num_processes if state is not None else 1,
+    }
+    results: list[dict] = []
+    for meta in metas:
+        target = out_dir / f"{meta.name}.json" if out_dir is not None else None
+        if target is not None and target.is_file() and not overwrite:
+            console.print(f"[dim]{meta.name}: {target} exists, skipped (pass --overwrite to recompute)[/]")
+            import json
+
+            results.append(json.loads(target.read_text()))
+            continue
+        if not explicit:
+            why = _skippable(meta, ud)
+            if why:
+                console.print(f"[dim]{meta.name}: skipped ({why})[/]")
+                continue
+        results.append(_run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main,
+                                console))
+    if out_dir is not None and is_main:
+        write_summary(out_dir, console)
+    return results
+
+
+def _partial_state():
+    """accelerate's PartialState when launched with several processes (else None: plain single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+                        or not _cuda())
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main, console) -> dict:
+    ctx = RunContext(ud=ud, encoder=encoder, seed=seed, splits=splits)
+    ctx.timings["model_load"] = t_load
+    enc_before = encoder.encode_seconds
+    encoder.chunks_by_rank = {}
+    t0 = time.perf_counter()
+    if "runner" in meta.options:  # a task file may bring its own runner ("module:function")
+        from .models.custom import import_attr
+
+        runner = import_attr(meta.options["runner"])
+    else:
+        runner = FAMILY_RUNNERS[meta.family]
+    scores = runner(meta, ctx)
+    ctx.timings["total"] = time.perf_counter() - t0
+    ctx.timings["model_forward"] = encoder.encode_seconds - enc_before
+    mmeta = model_obj.meta
+    spec = ud.task_spec(meta.data_task)
+    result = TaskResult(
+        task=TaskInfo(name=meta.name, version=meta.version, main_score=meta.main_score, family=meta.family,
+                      modalities=meta.modalities, description=meta.description, data_task=meta.data_task,
+                      data_task_version=spec.version, protocol=meta.protocol, with_graph=meta.with_graph,
+                      citation=meta.citation),
+        model=ModelInfo(name=mmeta.name, revision=str(mmeta.revision), metadata=_jsonable(mmeta.to_dict())),
+        scores=scores,
+        instructions=dict(ctx.instructions),
+        config={**config, "splits_scored": sorted(scores), "skipped_splits": dict(ctx.skipped_splits),
+                "chunks_encoded_by_process": {str(k): v for k, v in sorted(encoder.chunks_by_rank.items())}},
+        provenance=Provenance(
+            package_version=package_version(), git_commit=git_commit(), dataset_fingerprint=ud.fingerprint,
+            dataset_path=str(ud.root), task_version=meta.version, seed=seed, created_at=utc_now(),
+            hardware=hardware(), versions=versions(), timings_s={k: round(v, 6) for k, v in ctx.timings.items()},
+            zero_shot=mmeta.is_zero_shot(ud.fingerprint, ud.manifest.get("name")),
+        ),
+    )
+    doc = result.model_dump(mode="json")
+    if target is not None and is_main:
+        write_json_atomic(target, doc)
+    for split, why in ctx.skipped_splits.items():
+        console.print(f"[yellow]{meta.name}: split '{split}' not scored ({why})[/]")
+    main = {s: v["main_score"] for s, v in scores.items()}
+    console.print(f"[green]{meta.name}[/]: {meta.main_score} " + ", ".join(f"{s}={v:.4f}" for s, v in main.items()))
+    return doc
+
+
+def _jsonable(obj):
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
+def write_summary(out_dir: Path, console=None) -> dict:
+    """summary.json and summary.md over every <task>.json in `out_dir`; prints a rich table."""
+    import json
+
+    from rich.table import Table
+
+    rows = []
+    for p in sorted(out_dir.glob("*.json")):
+        if p.name == "summary.json":
+            continue
+        try:
+            doc = TaskResult.model_validate_json(p.read_text())
+        except Exception:
+            continue
+        for split, sc in doc.scores.items():
+            rows.append({"task": doc.task.name, "family": doc.task.family, "split": split,
+                         "main_score": doc.task.main_score, "value": sc["main_score"]})
+    if not rows:
+        return {}
+    model = json.loads(next(p for p in sorted(out_dir.glob("*.json")) if p.name != "summary.json").read_text())
+    summary = {"model": model["model"]["name"], "results": rows}
+    write_json_atomic(out_dir / "summary.json", summary)
+    md = [f"# UGBench results: {summary['model']}", "", "| task | family | split | main score | value |",
+          "|---|---|---|---|---|"]
+    md += [f"| {r['task']} | {r['family']} | {r['split']} | {r['main_score']} | {r['value']:.4f} |" for r in rows]
+    write_text_atomic(out_dir / "summary.md", "\n".join(md) + "\n")
+    if console is not None:
+        table = Table(title=f"UGBench: {summary['model']}")
+        for c in ("task", "split", "main score", "value"):
+            table.add_column(c, justify="right" if c == "value" else "left")
+        for r in rows:
+            table.add_row(r["task"], r["split"], r["main_score"], f"{r['value']:.4f}")
+        console.print(table)
+    return summary

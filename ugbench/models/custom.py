@@ -1,0 +1,64 @@
+"""A custom model from `module:attr`: attr is a model object, a class, or a factory returning a model.
+
+Classes and factories are called with the keyword options that they accept (e.g. `device`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+from ugdata.common.errors import UserError
+
+from .registry import register
+
+_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _is_spec(s: str) -> bool:
+    return bool(_PATTERN.match(s.strip()))
+
+
+def _call(factory, options):
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory()
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return factory(**options)
+    return factory(**{k: v for k, v in options.items() if k in params})
+
+
+def check_model(obj, where: str):
+    if getattr(obj, "meta", None) is None or not callable(getattr(obj, "encode", None)):
+        raise UserError(
+            f"{where} gave {type(obj).__name__}, which is not a ugbench model: it needs `.meta` "
+            "(ugbench.ModelMeta) and `.encode(items, *, task_name, side, instruction, batch_size)`"
+        )
+    return obj
+
+
+def import_attr(spec: str):
+    mod_name, _, attr = spec.strip().partition(":")
+    try:
+        obj = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise UserError(f"cannot import module '{mod_name}' for model '{spec}': {e}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UserError(f"module '{mod_name}' has no attribute '{attr}' (model '{spec}')")
+        obj = getattr(obj, part)
+    return obj
+
+
+@register(
+    "custom", matches=_is_spec, priority=10, description="`module:attr`: a model object, class or factory"
+)
+def load(name_or_path: str, *, device=None, **options):
+    if not _is_spec(name_or_path):
+        raise UserError(f"custom models are given as `module:attr` (got '{name_or_path}')")
+    obj = import_attr(name_or_path)
+    if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "encode")):
+        obj = _call(obj, {"device": device, **options})
+    return check_model(obj, f"`{name_or_path}`")

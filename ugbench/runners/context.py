@@ -1,0 +1,43 @@
+"""What a runner needs: the data, the encoder, the seed, the splits asked for, and the task's data spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ugdata.common.errors import DataError
+
+from ..encoding import Encoder
+
+
+@dataclass
+class RunContext:
+    ud: Any  # ugdata.UGData
+    encoder: Encoder
+    seed: int = 0
+    splits: list[str] | None = None  # None: the task's own splits
+    timings: dict[str, float] = field(default_factory=dict)
+    instructions: dict[str, str | None] = field(default_factory=dict)  # filled by the runner
+    skipped_splits: dict[str, str] = field(default_factory=dict)  # split -> why it could not be scored
+
+    def spec(self, meta):
+        spec = self.ud.task_spec(meta.data_task)
+        if spec.family != meta.family:
+            raise DataError(
+                f"{self.ud.root}/tasks/{meta.data_task}/task.json says family '{spec.family}', but ugbench task "
+                f"'{meta.name}' expects '{meta.family}'; the data and ugbench versions disagree"
+            )
+        return spec
+
+    def instruction(self, meta, spec, side: str) -> str | None:
+        inst = meta.instructions.get(side, spec.instructions.get(side))
+        self.instructions[side] = inst or None
+        return inst or None
+
+    def pick_splits(self, meta, spec, available: list[str], table_path: str) -> list[str]:
+        wanted = list(self.splits or meta.splits or spec.splits)
+        present = [s for s in wanted if s in available]
+        if not present:
+            raise DataError(f"task '{meta.name}': none of the splits {wanted} occur in {table_path} "
+                            f"(it has {sorted(available)})")
+        return present

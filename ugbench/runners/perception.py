@@ -1,0 +1,172 @@
+"""Urban perception: linear probes on frozen embeddings with fixed, spatially blocked CV folds.
+
+targets.parquet holds one row per image: `image_id`, `split`, `fold` (the spatial block's fold, fixed by
+ugdata so every model sees the same folds), optional `lat`/`lon`, and one column per target. Which columns
+are targets comes from task.json (`targets`: {"regression": [...], "classification": [...]}); without it,
+float columns are regression targets and integer/bool/string columns classification targets.
+
+For each target and each fold f, a probe is fitted on the other folds and predicts fold f:
+  regression      StandardScaler + RidgeCV(alphas=PROBE_ALPHAS) (efficient leave-one-out alpha choice
+                  inside the training folds only), scored by R^2 and Spearman on the pooled
+                  out-of-fold predictions;
+  classification  StandardScaler + LogisticRegression(C=1, lbfgs, max_iter=1000), scored by accuracy and
+                  macro-F1 on the pooled out-of-fold predictions.
+pairs.parquet (optional): `split`, `attribute`, `image_a`, `image_b`, `label` (1.0 when image_a scores
+higher): pairwise-choice accuracy compares the out-of-fold regression predictions of the attribute for the
+two images (both in the same split, so both have out-of-fold predictions).
+Reported: per target under `targets`, their means as r2 / spearman / accuracy / macro_f1, and
+pairwise_accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ugdata.common.errors import DataError
+
+from ..encoding import ItemTable, graphs_of, opt_float
+from ..metrics.probe import classification_scores, pairwise_choice_accuracy, regression_scores
+
+PROBE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+RESERVED = {"image_id", "split", "fold", "lat", "lon", "graph_context", "node_id", "city", "text", "point_key"}
+
+
+def _targets(spec, df: pd.DataFrame, where: str) -> tuple[list[str], list[str]]:
+    declared = spec.extra.get("targets", spec.extra.get("attributes"))
+    if isinstance(declared, dict):
+        reg, cls = list(declared.get("regression", [])), list(declared.get("classification", []))
+    elif isinstance(declared, list):
+        reg, cls = [c for c in declared if pd.api.types.is_float_dtype(df[c])], [
+            c for c in declared if not pd.api.types.is_float_dtype(df[c])]
+    else:
+        free = [c for c in df.columns if c not in RESERVED]
+        reg = [c for c in free if pd.api.types.is_float_dtype(df[c])]
+        cls = [c for c in free if c not in reg and (pd.api.types.is_integer_dtype(df[c]) or pd.api.types.is_bool_dtype(
+            df[c]) or pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object)]
+    missing = [c for c in reg + cls if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: target column(s) {missing} named in task.json are missing")
+    if not reg and not cls:
+        raise DataError(f"{where} has no target columns")
+    return reg, cls
+
+
+def _oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classify: bool) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pred = np.empty(len(y), dtype=object if classify else np.float64)
+    for f in np.unique(folds):
+        test = folds == f
+        train = ~test
+        if classify:
+            classes = np.unique(y[train])
+            if len(classes) < 2:  # a constant training fold: the only sensible prediction is that class
+                pred[test] = classes[0]
+                continue
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+        else:
+            model = make_pipeline(StandardScaler(), RidgeCV(alphas=PROBE_ALPHAS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(x[train], y[train])
+        pred[test] = model.predict(x[test])
+    return pred
+
+
+def run_probe_task(meta, ctx) -> dict[str, dict]:
+    ud = ctx.ud
+    spec = ctx.spec(meta)
+    tpath = f"{ud.root}/tasks/{meta.data_task}/targets.parquet"
+    t0 = time.perf_counter()
+    targets = ud.task_table(meta.data_task, "targets")
+    for col in ("image_id", "fold"):
+        if col not in targets.columns:
+            raise DataError(f"{tpath} lacks column '{col}' (see ugdata/format.py)")
+    if "split" not in targets.columns:
+        targets = targets.assign(split="test")
+    splits = ctx.pick_splits(meta, spec, sorted(targets["split"].astype(str).unique()), tpath)
+    targets = targets[targets["split"].astype(str).isin(splits)].reset_index(drop=True)
+    reg, cls = _targets(spec, targets, tpath)
+    pairs = None
+    if (ud.root / "tasks" / meta.data_task / "pairs.parquet").is_file():
+        pairs = ud.task_table(meta.data_task, "pairs")
+        need = ("image_a", "image_b", "attribute", "label")
+        if any(c not in pairs.columns for c in need):
+            raise DataError(f"{ud.root}/tasks/{meta.data_task}/pairs.parquet needs columns {list(need)}; "
+                            f"it has {list(pairs.columns)}")
+    if meta.with_graph and not ("graph_context" in targets and targets["graph_context"].map(len).gt(0).any()):
+        raise DataError(f"{tpath}: no row has graph_context, so the with-graph task '{meta.name}' cannot run")
+    ctx.timings["load"] = ctx.timings.get("load", 0.0) + time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    table = ItemTable(
+        ids=targets["image_id"].astype(str).tolist(),
+        texts=[None] * len(targets),
+        image_ids=targets["image_id"].astype(str).tolist(),
+        graphs=graphs_of(targets["graph_context"]) if "graph_context" in targets else [],
+        # perception asks about the place, not where it is: a model may see the location
+        lats=[opt_float(v) for v in targets["lat"]] if "lat" in targets else [],
+        lons=[opt_float(v) for v in targets["lon"]] if "lon" in targets else [],
+    )
+    # probe items are the task's queries (task.json lists their modalities and instruction under "query")
+    emb = ctx.encoder.encode(table, task=meta.name, side="query",
+                             instruction=ctx.instruction(meta, spec, "query"), with_graph=meta.with_graph, cache_task=meta.data_task)
+    ctx.timings["encode"] = ctx.timings.get("encode", 0.0) + time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    x = emb.astype(np.float64)
+    out: dict[str, dict] = {}
+    for split in splits:
+        m = (targets["split"].astype(str) == split).to_numpy()
+        folds = targets.loc[m, "fold"].to_numpy()
+        if len(np.unique(folds)) < 2:  # too few spatial blocks in this split to cross-validate
+            ctx.skipped_splits[split] = f"{tpath}: fewer than 2 folds in split '{split}'"
+            continue
+        per_target: dict[str, dict] = {}
+        oof_reg: dict[str, pd.Series] = {}
+        for col in reg:
+            y = targets.loc[m, col].to_numpy(dtype=np.float64)
+            ok = np.isfinite(y)
+            pred = _oof(x[m][ok], y[ok], folds[ok], classify=False).astype(np.float64)
+            per_target[col] = regression_scores(y[ok], pred)
+            oof_reg[col] = pd.Series(pred, index=targets.loc[m, "image_id"].astype(str).to_numpy()[ok])
+        for col in cls:
+            y = targets.loc[m, col].astype(str).to_numpy()
+            pred = _oof(x[m], y, folds, classify=True).astype(str)
+            per_target[col] = classification_scores(y, pred)
+        scores: dict = {}
+        for metric in ("r2", "spearman", "accuracy", "macro_f1"):
+            vals = [v[metric] for v in per_target.values() if metric in v]
+            if vals:
+                scores[metric] = float(np.mean(vals))
+        if pairs is not None:
+            p = pairs[pairs["split"].astype(str) == split] if "split" in pairs else pairs
+            p = p[p["attribute"].astype(str).isin(oof_reg)]
+            if len(p):
+                sa, sb = [], []
+                for a, b, attr in zip(p["image_a"].astype(str), p["image_b"].astype(str),
+                                      p["attribute"].astype(str), strict=True):
+                    s = oof_reg[attr]
+                    if a not in s.index or b not in s.index:
+                        raise DataError(f"pairs.parquet: pair ({a}, {b}) names an image without a '{attr}' "
+                                        f"target in split '{split}'")
+                    sa.append(s[a])
+                    sb.append(s[b])
+                scores["pairwise_accuracy"] = pairwise_choice_accuracy(sa, sb, p["label"].astype(float).to_numpy() > 0.5)
+                scores["n_pairs"] = len(p)
+        scores["targets"] = per_target
+        if meta.main_score not in scores:
+            raise DataError(f"task '{meta.name}': main score '{meta.main_score}' cannot be computed from {tpath}")
+        scores["main_score"] = scores[meta.main_score]
+        scores["n_items"] = int(m.sum())
+        out[split] = scores
+    if not out:
+        raise DataError(f"{tpath}: no split among {splits} has 2 or more folds; probes need cross-validation folds")
+    ctx.timings["score"] = ctx.timings.get("score", 0.0) + time.perf_counter() - t0
+    return out

@@ -1,0 +1,16 @@
+"""Spatial grounding, nearest POI: an image + question ranks candidate POI answers."""
+
+from .registry import UGBENCH_CITATION, TaskMeta, register_task
+
+register_task(TaskMeta(
+    name="grounding_nearest_poi",
+    family="grounding",
+    data_task="grounding_nearest_poi",
+    main_score="hit@1",
+    query_modalities=["image", "text"],
+    doc_modalities=["text"],
+    aliases=["nearest_poi"],
+    description="A street-view image with a question ('which POI is nearest?') ranks candidate POI answers; "
+    "Hit@k with a per-question-type breakdown.",
+    citation=UGBENCH_CITATION,
+))

@@ -1,0 +1,15 @@
+"""Image retrieval, text -> image: a spatial-context caption ranks street-view images."""
+
+from .registry import UGBENCH_CITATION, TaskMeta, register_task
+
+register_task(TaskMeta(
+    name="retrieval_caption2image",
+    family="retrieval",
+    data_task="retrieval_caption2image",
+    main_score="hit@1",
+    query_modalities=["text"],
+    doc_modalities=["image"],
+    aliases=["retrieval_text2image", "t2i"],
+    description="A spatial-context caption ranks street-view images (local protocol: its candidate list).",
+    citation=UGBENCH_CITATION,
+), variants=("graph", "global", "global_graph"))
