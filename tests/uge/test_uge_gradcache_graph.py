@@ -1,0 +1,130 @@
+"""GradCache gives the full-batch gradient (with dropout, via RNG replay); graph encoder and subgraphs."""
+
+from __future__ import annotations
+
+import torch
+from conftest import standin_config
+
+import ugdata
+from uge.config import config_from_dict
+from uge.data import PairBuilder
+from uge.gradcache import gradcache_step
+from uge.graph_data import GraphStore
+from uge.graph_encoder import GraphEncoder
+from uge.losses import info_nce
+from uge.model import UGEModel
+from uge.train import ImageCache, flatten, to_inputs
+
+
+def _model_and_batch(data_dir, stage, tmp_path, dropout=0.2):
+    sections = {"lora": {"dropout": dropout}, "graph": {"dropout": dropout, "hidden_dim": 32, "edge_dim": 8}}
+    if stage == 2:
+        sections["train"] = {"stage": 2, "stage2_only": True}
+    cfg = config_from_dict(standin_config(data_dir, tmp_path, **sections))
+    from standin import StandinAdapter
+
+    d = ugdata.load(data_dir)
+    store = GraphStore(d.nodes, d.edges) if stage == 2 else None
+    torch.manual_seed(0)
+    model = UGEModel(StandinAdapter(), cfg, store)
+    # make LoRA B non-zero so LoRA dropout matters for the gradient
+    for n, p in model.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.1)
+    views = d.views("train")
+    pb = PairBuilder(views, pair_types=cfg.data.pair_types, instructions={}, hard_negatives=1, max_positives=2,
+                     with_graph=stage == 2, seed=1)
+    q, docs, pos, keys = flatten([pb.example(i, 0) for i in range(6)], 2)
+    return model, to_inputs(q + docs, ImageCache(d)), len(q), pos, keys
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _check(model, inputs, n_q, pos, keys):
+    """GradCache's gradient == the gradient of the same chunked forward kept in one autograd graph.
+
+    With dropout the chunked forward draws different masks than one full-batch forward would, so the
+    reference encodes chunk by chunk from the same seed; GradCache must replay each chunk's RNG state."""
+    model.train()
+    chunks = [inputs[i : i + 4] for i in range(0, len(inputs), 4)]
+
+    def loss_fn(reps):
+        return info_nce(reps[:n_q], reps[n_q:], pos, keys, model.temperature(), gather=False)
+
+    torch.manual_seed(123)
+    full = loss_fn(torch.cat([model(c) for c in chunks]))
+    full.loss.backward()
+    g_full = _grads(model)
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(123)
+    out = gradcache_step(model, chunks, loss_fn)
+    g_gc = _grads(model)
+    assert torch.allclose(out.loss, full.loss.detach(), atol=1e-5)
+    assert g_full.keys() == g_gc.keys() and len(g_full) > 0
+    for n in g_full:
+        assert torch.allclose(g_full[n], g_gc[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_gradcache_equals_full_batch_stage1(fake_data, tmp_path):
+    _check(*_model_and_batch(fake_data, 1, tmp_path))
+    # without dropout the chunked loss is the full-batch loss itself
+    model, inputs, n_q, pos, keys = _model_and_batch(fake_data, 1, tmp_path, dropout=0.0)
+    model.eval()
+    full = info_nce(model(inputs)[:n_q], model(inputs)[n_q:], pos, keys, model.temperature(), gather=False)
+    full.loss.backward()
+    g_full = _grads(model)
+    model.zero_grad(set_to_none=True)
+    gradcache_step(model, [inputs[i : i + 3] for i in range(0, len(inputs), 3)],
+                   lambda r: info_nce(r[:n_q], r[n_q:], pos, keys, model.temperature(), gather=False))
+    for n, g in _grads(model).items():
+        assert torch.allclose(g_full[n], g, atol=1e-5, rtol=1e-4), n
+
+
+def test_gradcache_equals_full_batch_stage2(fake_data, tmp_path):
+    model, inputs, n_q, pos, keys = _model_and_batch(fake_data, 2, tmp_path)
+    assert any(x.graph for x in inputs)
+    _check(model, inputs, n_q, pos, keys)
+    assert any(n.startswith("graph_encoder.") for n, p in model.named_parameters() if p.grad is not None)
+
+
+def test_subgraph_extraction_matches_edge_table(fake_data):
+    d = ugdata.load(fake_data)
+    store = GraphStore(d.nodes, d.edges)
+    ctx = list(d.views("train").graph_context.iloc[0])
+    gb = store.batch([ctx, ctx], max_nodes=64)
+    assert gb.sizes == [len(ctx), len(ctx)] and gb.node_idx.tolist()[: len(ctx)] == [store.index[c] for c in ctx]
+    # every undirected edge among the context nodes appears in both directions, in both copies
+    e = d.edges
+    inside = e[e.src.isin(ctx) & e.dst.isin(ctx)]
+    assert gb.edge_index.shape[1] == 2 * 2 * len(inside)
+    assert gb.edge_index[:, : 2 * len(inside)].max() < len(ctx) <= gb.edge_index[:, 2 * len(inside) :].min()
+    # bearing of a reversed edge is flipped by 180 degrees: (sin, cos) negate
+    a = gb.edge_attr[: 2 * len(inside)]
+    assert torch.allclose(a[:, 1:3].sum(0), torch.zeros(2), atol=1e-5)
+
+
+def test_graph_encoder_ablations(fake_data):
+    from uge.config import GraphEncoderConfig
+
+    d = ugdata.load(fake_data)
+    store = GraphStore(d.nodes, d.edges)
+    gb = store.batch([list(c) for c in d.views("train").graph_context.iloc[:3]], 64)
+    feats = torch.randn(len(gb.node_idx), 12)
+    outs = {}
+    for name, kw in {"full": {}, "no_edges": {"use_edge_features": False}, "no_coords": {"use_coordinates": False},
+                     "node_only": {"node_encoder_only": True}}.items():
+        torch.manual_seed(0)
+        enc = GraphEncoder(GraphEncoderConfig(hidden_dim=16, edge_dim=8, **kw), 12, 24).eval()
+        outs[name] = enc(feats, gb.lonlat, gb.edge_index, gb.edge_attr)
+        assert outs[name].shape == (len(gb.node_idx), 24) and torch.isfinite(outs[name]).all()
+        names = [n for n, _ in enc.named_parameters()]
+        assert any("edge_enc" in n for n in names) == (name == "full" or name == "no_coords")
+        assert any(n.startswith("coord.") for n in names) == (name != "no_coords")
+        assert any(n.startswith("convs.") for n in names) == (name != "node_only")
+    # edge features change the output (the full encoder reads them)
+    torch.manual_seed(0)
+    enc = GraphEncoder(GraphEncoderConfig(hidden_dim=16, edge_dim=8), 12, 24).eval()
+    other = enc(feats, gb.lonlat, gb.edge_index, gb.edge_attr * 2)
+    assert not torch.allclose(outs["full"], other)

@@ -1,0 +1,55 @@
+"""Backbone adapters: how uge reaches a VLM (see uge.model.BackboneAdapter for the interface).
+
+backbone.name_or_path forms:
+- a hub id of a supported family ("Qwen/Qwen2-VL-2B-Instruct") or a local folder holding one,
+- a backbone config name from configs/backbones/ ("qwen2-vl-2b", or "tiny-qwen2-vl": a random-weight tiny
+  backbone built offline from its seeded config, identical on every machine),
+- "adapter:<module>:<callable>": a user-supplied adapter factory, called with the BackboneConfig
+  (bring-your-own backbone; the trainer's tests use a 30k-parameter stand-in this way).
+
+Both of the first two go through ugbench.models.vlm_backbone (the shared VLM layer), so the prompt
+format, processor and pooling are byte-identical between training (uge) and evaluation (ugbench).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ugdata.common.errors import UserError
+
+from .config import BackboneConfig
+
+ADAPTER_SCHEME = "adapter:"
+
+
+def _factory(spec: str):
+    target = spec[len(ADAPTER_SCHEME):]
+    if ":" not in target:
+        raise UserError(f"backbone.name_or_path '{spec}': write adapter:<module>:<callable>")
+    mod, attr = target.rsplit(":", 1)
+    try:
+        return getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"backbone.name_or_path '{spec}': cannot import {mod}:{attr} ({e})") from None
+
+
+def check_backbone(cfg: BackboneConfig) -> None:
+    """Cheap check (no weights loaded) that the backbone is one we can load; UserError otherwise."""
+    name = cfg.name_or_path
+    if name.startswith(ADAPTER_SCHEME):
+        _factory(name)
+        return
+    from .vlm_adapter import check_vlm_name
+
+    check_vlm_name(name)
+
+
+def load_adapter(cfg: BackboneConfig, *, device: str | None = None) -> Any:
+    """Load the backbone and return a BackboneAdapter (tiny backbones are rebuilt from their seeded config)."""
+    name = cfg.name_or_path
+    if name.startswith(ADAPTER_SCHEME):
+        return _factory(name)(cfg)
+    from .vlm_adapter import VLMAdapter
+
+    return VLMAdapter.load(cfg, device=device)
