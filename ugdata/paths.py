@@ -94,6 +94,16 @@ def node_labels(nodes: pd.DataFrame) -> np.ndarray:
 def reasoning_paths(nodes: pd.DataFrame, edges: pd.DataFrame, start_idx: np.ndarray, *, seed: int,
                     max_per_image: int = 10, max_hops: int = 3, attempts: int = 24) -> pd.DataFrame:
     """Walks from the given image node indices. Returns one row per path (structured + text)."""
+    walks, rel_names = sample_walks(nodes, edges, start_idx, seed=seed, max_per_image=max_per_image,
+                                    max_hops=max_hops, attempts=attempts)
+    return format_paths(walks, nodes, rel_names, max_hops)
+
+
+def sample_walks(nodes: pd.DataFrame, edges: pd.DataFrame, start_idx: np.ndarray, *, seed: int,
+                 max_per_image: int = 10, max_hops: int = 3, attempts: int = 24) -> tuple[pd.DataFrame, list[str]]:
+    """The walks only (no text): columns n0..n{max_hops} (node rows, -1 after the walk ends), c0.. (relation
+    codes; >= len(rel_names) = walked against the edge's direction), hops; sorted by start, at most
+    max_per_image distinct walks per start. Returns (walks, rel_names)."""
     n = len(nodes)
     rel_names = sorted(edges.rel.unique())
     rel_code = {r: i for i, r in enumerate(rel_names)}
@@ -110,7 +120,6 @@ def reasoning_paths(nodes: pd.DataFrame, edges: pd.DataFrame, start_idx: np.ndar
     a, b, code = a[order], b[order], code[order]
     indptr = np.r_[0, np.cumsum(np.bincount(a, minlength=n))]
     rng = np.random.default_rng(seed)
-    m = len(start_idx)
     starts = np.repeat(np.asarray(start_idx, dtype=np.int64), attempts)
     hops = rng.choice(np.arange(1, max_hops + 1), size=len(starts), p=_hop_probs(max_hops))
     path = np.full((len(starts), max_hops + 1), -1, dtype=np.int64)
@@ -137,7 +146,7 @@ def reasoning_paths(nodes: pd.DataFrame, edges: pd.DataFrame, start_idx: np.ndar
     df = df.drop_duplicates([f"n{i}" for i in range(max_hops + 1)] + [f"c{i}" for i in range(max_hops)])
     df["rank"] = df.groupby("n0").cumcount()
     df = df[df["rank"] < max_per_image].sort_values(["n0", "rank"], kind="stable").reset_index(drop=True)
-    return _format(df, nodes, rel_names, max_hops, m)
+    return df, rel_names
 
 
 def _hop_probs(max_hops: int) -> list[float]:
@@ -145,49 +154,54 @@ def _hop_probs(max_hops: int) -> list[float]:
     return list(w / w.sum())
 
 
-def _format(df: pd.DataFrame, nodes: pd.DataFrame, rel_names: list[str], max_hops: int, m: int) -> pd.DataFrame:
-    """Text and structured columns for the sampled walks. Loops run over Python lists (tolist) and build
-    each hop's text in one f-string: formatting numpy scalars one by one is several times slower."""
+def format_paths(df: pd.DataFrame, nodes: pd.DataFrame, rel_names: list[str], max_hops: int = 3) -> pd.DataFrame:
+    """Text and structured columns for the sampled walks. Distances, bearings and compass words are numpy
+    over all paths per hop; the list columns are built by pyarrow from flat arrays + offsets (C, no
+    per-path Python lists); only the text runs in Python: one f-string per hop, joined with numpy
+    object-array additions (a C loop over Python strings)."""
+    import pyarrow as pa
+
     lab = node_labels(nodes)
     nid = nodes.node_id.to_numpy(dtype=object)
     lon, lat = nodes.lon.to_numpy(), nodes.lat.to_numpy()
     nr = len(rel_names)
     rel_txt = np.array(rel_names + [x if x in SYMMETRIC else f"{x}_of" for x in rel_names], dtype=object)
     n = len(df)
-    texts = [""] * n
-    total = np.zeros(n)
-    D = np.full((n, max_hops), np.nan)
-    B = np.full((n, max_hops), np.nan)
-    R = np.empty((n, max_hops), dtype=object)
-    ids = np.empty((n, max_hops + 1), dtype=object)
-    ids[:, 0] = nid[df.n0.to_numpy()]
+    P = df[[f"n{h}" for h in range(max_hops + 1)]].to_numpy()
+    C = df[[f"c{h}" for h in range(max_hops)]].to_numpy()
+    live = P[:, 1:] >= 0  # a prefix per row (walks stop, never resume)
+    si, di = np.clip(P[:, :-1], 0, None), np.clip(P[:, 1:], 0, None)
+    D = haversine_m(lat[si], lon[si], lat[di], lon[di])
+    B = bearing_deg(lat[si], lon[si], lat[di], lon[di])
+    R = rel_txt[np.clip(C, 0, 2 * nr - 1)]
+    total = np.where(live, D, 0.0).sum(1)
+    texts = np.full(n, "", dtype=object)
     for h in range(max_hops):
-        src = df[f"n{h}"].to_numpy()
-        dst = df[f"n{h + 1}"].to_numpy()
-        live = dst >= 0
-        si, di = np.clip(src, 0, None), np.clip(dst, 0, None)
-        dist = np.where(live, haversine_m(lat[si], lon[si], lat[di], lon[di]), np.nan)
-        bear = np.where(live, bearing_deg(lat[si], lon[si], lat[di], lon[di]), np.nan)
-        rt = rel_txt[np.clip(df[f"c{h}"].to_numpy(), 0, 2 * nr - 1)]
-        comp = compass8(np.nan_to_num(bear))
-        D[:, h], B[:, h], R[:, h] = dist, bear, rt
-        ids[:, h + 1] = np.where(live, nid[di], None)
-        total += np.nan_to_num(dist)
+        rows = np.flatnonzero(live[:, h])
+        if not len(rows):
+            continue
         sep = "" if h == 0 else " -> "
-        for i, (ok, a, r, b, x, bb, c) in enumerate(zip(live.tolist(), lab[si].tolist(), rt.tolist(), lab[di].tolist(),
-                                                        dist.tolist(), bear.tolist(), comp.tolist(), strict=True)):
-            if ok:
-                texts[i] += f"{sep}({a}, {r}, {b}) ({x:.1f}m, {bb % 360:.0f}°({c}))"
-    hops = df.hops.to_numpy().tolist()
+        piece = np.array([f"{sep}({a}, {r}, {b}) ({x:.1f}m, {bb % 360:.0f}°({c}))" for a, r, b, x, bb, c in zip(
+            lab[si[rows, h]].tolist(), R[rows, h].tolist(), lab[di[rows, h]].tolist(), D[rows, h].tolist(),
+            B[rows, h].tolist(), compass8(B[rows, h]).tolist(), strict=True)], dtype=object)
+        texts[rows] = piece if h == 0 else texts[rows] + piece
+    hops = live.sum(1)
+    off = pa.array(np.r_[0, np.cumsum(hops)].astype(np.int32))
+    off_n = pa.array(np.r_[0, np.cumsum(hops + 1)].astype(np.int32))
+    with_start = np.c_[np.ones(n, bool), live]
+
+    def lists(off_arr, values) -> pd.Series:
+        return pd.Series(pa.ListArray.from_arrays(off_arr, values).to_pandas(), dtype=object)
+
     return pd.DataFrame({
         "start": df.n0.to_numpy(),
         "text": texts,
-        "node_ids": [row[: k + 1] for row, k in zip(ids.tolist(), hops, strict=True)],
-        "rels": [row[:k] for row, k in zip(R.tolist(), hops, strict=True)],
-        "distances_m": [row[:k] for row, k in zip(D.tolist(), hops, strict=True)],
-        "bearings_deg": [row[:k] for row, k in zip(B.tolist(), hops, strict=True)],
+        "node_ids": lists(off_n, pa.array(nid[P[with_start]], type=pa.string())),
+        "rels": lists(off, pa.array(R[live], type=pa.string())),
+        "distances_m": lists(off, pa.array(D[live], type=pa.float64())),
+        "bearings_deg": lists(off, pa.array(B[live], type=pa.float64())),
         "total_m": total,
-        "hops": np.asarray(hops, dtype=np.int64),
+        "hops": hops.astype(np.int64),
     })
 
 

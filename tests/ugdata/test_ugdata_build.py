@@ -47,7 +47,7 @@ def test_views_columns_and_images(small_dir):
     assert not np.array_equal(arrs[0], arrs[2])
     # the self-contained Parquet copy holds the same rows with embedded bytes
     pq = pd.read_parquet(small_dir / "parquet" / "test.parquet")
-    assert len(pq) == (v.split == "test").sum() and pq.image.iloc[0]["bytes"][:4] == b"\x89PNG"
+    assert len(pq) == (v.split == "test").sum() and pq.image.iloc[0]["bytes"][:3] == b"\xff\xd8\xff"  # JPEG
     card = (small_dir / "README.md").read_text()
     assert "© OpenStreetMap contributors" in card and "synthetic" in card.lower()
 

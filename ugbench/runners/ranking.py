@@ -25,7 +25,7 @@ GLOBAL_DEPTH = 100  # raised to the task's largest k when a task asks for deeper
 QUERY_REQUIRED = ("query_id", "split", "text", "image_id", "candidate_ids", "positive_ids")
 CORPUS_REQUIRED = ("doc_id", "text", "image_id")
 # Documents of these kinds ARE locations, so a model may see their coordinates (EncodeItem.lat/lon).
-LOCATED_KINDS = {"location", "node", "place", "poi", "street", "intersection", "area"}
+LOCATED_KINDS = {"location", "node", "place", "poi", "street", "intersection", "area", "view"}
 
 
 def _require(df: pd.DataFrame, cols, where: str) -> None:
@@ -136,9 +136,29 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     qe, de = normalize_rows(qe), normalize_rows(de)
     keys = tiebreak_keys(corpus["doc_id"].astype(str).tolist(), ctx.seed)
     pos_idx = [np.array([doc_index[d] for d in p], dtype=np.int64) for p in poss]
+    split_col = queries["split"].astype(str).to_numpy()
+    # A task may declare that each split ranks only its own documents (task.json extra.corpus_split_column):
+    # e.g. StreetSem, where a test query must not be scored against validation views.
+    doc_split_col = spec.extra.get("corpus_split_column") if meta.protocol == "global" else None
+    doc_split = corpus[doc_split_col].astype(str).to_numpy() if doc_split_col in corpus else None
+    n_docs = {s: int((doc_split == s).sum()) if doc_split is not None else len(corpus) for s in splits}
     if meta.protocol == "global":
         depth = max([GLOBAL_DEPTH, *[int(k) for k in meta.options.get("ks", [])]])
-        ranks, tops = _global_ranks(qe, de, keys, pos_idx, depth)
+        if doc_split is None:
+            ranks, tops = _global_ranks(qe, de, keys, pos_idx, depth)
+        else:
+            ranks, tops = [np.empty(0)] * len(qids), np.empty(len(qids), dtype=np.int64)
+            for split in splits:
+                qi, di = np.flatnonzero(split_col == split), np.flatnonzero(doc_split == split)
+                local = {int(d): j for j, d in enumerate(di)}
+                for i in qi:
+                    if any(int(p) not in local for p in pos_idx[i]):
+                        raise DataError(f"{qpath}: query '{qids[i]}' (split {split}) has a positive outside "
+                                        f"the {split} documents, but the task ranks each split's own corpus")
+                pos_local = [np.array([local[int(p)] for p in pos_idx[i]], dtype=np.int64) for i in qi]
+                r, t = _global_ranks(qe[qi], de[di], keys[di], pos_local, depth)
+                for j, i in enumerate(qi):
+                    ranks[i], tops[i] = r[j], di[t[j]]
     else:
         ranks, tops = [], np.empty(len(qids), dtype=np.int64)
         for i, c in enumerate(cands):
@@ -154,7 +174,6 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     if meta.geo_metrics and not use_geo:
         raise DataError(f"task '{meta.name}' needs lat/lon in queries.parquet and corpus.parquet for geo metrics")
     qtypes = queries["qtype"].astype(str).to_numpy() if "qtype" in queries else np.array([""] * len(queries))
-    split_col = queries["split"].astype(str).to_numpy()
     out: dict[str, dict] = {}
     for split in splits:
         m = split_col == split
@@ -170,7 +189,7 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
             raise ValueError(f"task '{meta.name}' main_score '{meta.main_score}' is not a computed metric")
         scores["main_score"] = scores[meta.main_score]
         scores["n_queries"] = int(m.sum())
-        scores["n_documents"] = len(corpus)
+        scores["n_documents"] = n_docs[split]
         out[split] = scores
     ctx.timings["score"] = ctx.timings.get("score", 0.0) + time.perf_counter() - t0
     return out

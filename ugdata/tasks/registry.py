@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ugdata.tasks import geolocation, grounding, perception, retrieval, streetsem
+from ugdata.tasks import geolocation, grounding, perception, retrieval, streetsem, streetsem_fov
 
 TASK_BUILDERS = {
     "geoloc_rank": geolocation.build,
@@ -13,4 +13,5 @@ TASK_BUILDERS = {
     "grounding_nearest_poi": grounding.build_nearest_poi,
     "grounding_distance_direction": grounding.build_distance_direction,
     "streetsem": streetsem.build,
+    "streetsem_fov": streetsem_fov.build,
 }

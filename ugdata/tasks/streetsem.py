@@ -25,11 +25,14 @@ def build(inp: TaskInputs) -> TaskOutput | None:
                          "qtype": t, "candidate_ids": [], "positive_ids": [r.image_id]})
     spec = TaskSpec(name=NAME, family="streetsem",
                     description="Text query -> street view over all views of the split (StreetSem query types).",
-                    main_score="recall@10", query_modalities=["text"], doc_modalities=["image", "graph"],
+                    main_score="recall@10", query_modalities=["text"], doc_modalities=["image", "text", "graph"],
                     instructions={"query": "Find the street view that matches this request.",
                                   "document": "Represent this street view for semantic search."},
                     protocol="global", splits=list(EVAL_SPLITS),
                     extra={"metrics": ["recall@10", "recall@20", "recall@50", "mrr", "within_1km@1"],
                            "query_types": list(QUERY_TYPES), "corpus_split_column": "split",
                            "fov_column": "fov_index"})
-    return TaskOutput(spec, {"queries": queries_frame(rows), "corpus": image_corpus(v)})
+    # A StreetSem document is a located street view with its content summary (the paper's VLM summary; here
+    # the spatial context caption), so it is a "view" (located) with text, not a bare image.
+    corpus = image_corpus(v).assign(text=v.caption.to_numpy(), kind="view")
+    return TaskOutput(spec, {"queries": queries_frame(rows), "corpus": corpus})
