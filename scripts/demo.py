@@ -1,0 +1,252 @@
+"""From zero to leaderboard on the embedded city, offline: the README's main command.
+
+Each step calls the project's own command-line tools, exactly as a user would, so the demo exercises the real
+interfaces (and shows them): ugdata build -> accelerate launch -m uge.train (stage 1, stage 2) ->
+ugbench streetsem train (CSSR) -> ugbench evaluate (UGE + baselines) -> ugbench submit -> ugbench leaderboard
+render -> ugbench figures. A step whose output already exists (and was made with the same settings) is
+skipped, so a rerun only redoes what changed.
+
+    python scripts/demo.py                 # full demo (about 10-15 minutes on 2 cores)
+    python scripts/demo.py --profile quick # the reduced demo the integration test runs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+console = Console(width=150)
+
+
+@dataclass
+class Profile:
+    """Sizes of one demo run. `full` is the README's demo; `quick` is what the integration test runs."""
+
+    synth: int = 200
+    clip: str | None = None  # W,S,E,N of the embedded extract; None = the whole extract
+    views_per_point: int = 4
+    stage1_steps: int = 120
+    stage2_steps: int = 60
+    batch_size: int = 8
+    cssr_epochs: int = 30
+    baselines: list[str] = field(default_factory=lambda: ["random", "bm25", "minilm", "geo-prior"])
+    tasks: str = "all"
+
+
+PROFILES = {
+    "full": Profile(),
+    "quick": Profile(
+        synth=60, clip="24.935,60.164,24.947,60.172", stage1_steps=40, stage2_steps=16, cssr_epochs=8,
+        baselines=["random", "bm25", "minilm"],
+    ),
+}
+
+
+class Demo:
+    def __init__(self, out: Path, profile: Profile, seed: int) -> None:
+        self.out = out
+        self.p = profile
+        self.seed = seed
+        self.data = out / "ugdata"
+        self.runs = out / "runs"
+        self.results = out / "results"
+        self.partial_results = out / "results-streetsem-track"
+        self.leaderboard = out / "leaderboard" / "ugbench-demo.json"
+        self.site = out / "site"
+        self.figures = out / "figures"
+        self.timings: dict[str, float] = {}
+        self.skipped: list[str] = []
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _stamp_ok(self, target: Path, settings: dict) -> bool:
+        stamp = target / ".demo-stamp.json"
+        return target.exists() and stamp.is_file() and json.loads(stamp.read_text()) == settings
+
+    def _write_stamp(self, target: Path, settings: dict) -> None:
+        (target / ".demo-stamp.json").write_text(json.dumps(settings, sort_keys=True))
+
+    def run(self, title: str, cmd: list[str], *, env: dict[str, str] | None = None) -> None:
+        console.rule(f"[bold cyan]{title}")
+        console.print("[dim]$ " + " ".join(str(c) for c in cmd))
+        t0 = time.perf_counter()
+        quiet = {"TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+                 "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning"}  # rich bars stay; library noise goes
+        proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env={**quiet, **os.environ, **(env or {})})
+        self.timings[title] = round(time.perf_counter() - t0, 1)
+        if proc.returncode != 0:
+            console.print(f"[bold red]demo step failed:[/] {title} (exit {proc.returncode})")
+            raise typer.Exit(proc.returncode)
+
+    def step(self, title: str, target: Path, settings: dict, cmds: list[list[str]]) -> None:
+        """Run `cmds` unless `target` was already made with the same settings."""
+        if self._stamp_ok(target, settings):
+            console.print(f"[green]reuse[/] {title}: {target}")
+            self.skipped.append(title)
+            return
+        for i, cmd in enumerate(cmds):
+            self.run(title if len(cmds) == 1 else f"{title} ({i + 1}/{len(cmds)})", cmd)
+        self._write_stamp(target, settings)
+
+    # -- the pipeline --------------------------------------------------------------------------------
+    def build_data(self) -> None:
+        cmd = [BIN / "ugdata", "build", "--out", self.data, "--synth", self.p.synth, "--seed", self.seed,
+               "--views-per-point", self.p.views_per_point, "--overwrite"]
+        if self.p.clip:
+            cmd += ["--clip", self.p.clip]
+        settings = {"cmd": [str(c) for c in cmd[1:]]}
+        self.step("Build UGData for the embedded city (ugdata build)", self.data, settings, [cmd])
+        self.figures.mkdir(parents=True, exist_ok=True)
+
+    def train_uge(self) -> tuple[Path, Path]:
+        accel = [BIN / "accelerate", "launch", "--config_file", ROOT / "configs/accelerate/cpu_2proc.yaml",
+                 "-m", "uge.train"]
+        s1, s2 = self.runs / "uge-stage1", self.runs / "uge-stage2"
+        fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
+        common = [f"data.path={self.data}", "train.cpu=true", f"train.seed={self.seed}",
+                  f"train.per_device_batch_size={self.p.batch_size}", "logging.wandb=disabled"]
+        c1 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml", *common,
+              f"train.output_dir={s1}", f"train.max_steps={self.p.stage1_steps}"]
+        self.step("Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)", s1,
+                  {"cmd": [str(c) for c in c1[1:]], "data": fp}, [c1])
+        c2 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml", *common,
+              f"train.init_adapter={s1 / 'final'}", f"train.output_dir={s2}",
+              f"train.max_steps={self.p.stage2_steps}"]
+        self.step("Train tiny UGE stage 2: graph encoder (accelerate launch, 2 CPU processes)", s2,
+                  {"cmd": [str(c) for c in c2[1:]], "data": fp, "stage1": self._stamp_of(s1)}, [c2])
+        return s1 / "final", s2 / "final"
+
+    def train_cssr(self) -> Path:
+        out = self.runs / "cssr"
+        fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
+        cmd = [BIN / "ugbench", "streetsem", "train", "--ugdata", self.data, "--out", out, "--tiny",
+               "--epochs", self.p.cssr_epochs, "--seed", self.seed, "--overwrite"]
+        self.step("Train CSSR on the StreetSem-style track (ugbench streetsem train)", out,
+                  {"cmd": [str(c) for c in cmd[1:]], "data": fp}, [cmd])
+        return out
+
+    def _stamp_of(self, target: Path) -> str:
+        stamp = target / ".demo-stamp.json"
+        return hashlib.sha256(stamp.read_bytes()).hexdigest()[:16] if stamp.is_file() else ""
+
+    def evaluate(self, models: dict[str, str], *, tasks: str | None = None, output: Path | None = None) -> None:
+        # ugbench caches embeddings by model revision, data fingerprint, task and instruction, so a rerun
+        # re-encodes nothing and only rescoring happens.
+        for label, model in models.items():
+            self.run(f"Evaluate {label} (ugbench evaluate)",
+                     [BIN / "ugbench", "evaluate", "--model", model, "--data", self.data,
+                      "--tasks", tasks or self.p.tasks, "--output", output or self.results, "--seed", self.seed,
+                      "--cache-dir", self.out / "cache"])
+
+    def leaderboard_and_figures(self, runs: list[Path], retrieval_model: str) -> None:
+        self.leaderboard.parent.mkdir(parents=True, exist_ok=True)
+        bench = self.leaderboard.with_name(self.leaderboard.stem + ".benchmark.json")
+        self.run("Declare the demo benchmark (its tasks and data fingerprint)",
+                 [BIN / "ugbench", "leaderboard", "declare", "--data", self.data, "--version", "demo-1",
+                  "--dataset-name", "helsinki-demo", "--benchmark", bench, "--overwrite"])
+        self.run("Submit every model's results to the local leaderboard (ugbench submit)",
+                 [BIN / "ugbench", "submit", self.results, "--leaderboard", self.leaderboard,
+                  "--benchmark", bench, "--replace"])
+        if self.partial_results.exists():
+            self.run("Submit the StreetSem-track models as partial entries (ugbench submit --partial)",
+                     [BIN / "ugbench", "submit", self.partial_results, "--leaderboard", self.leaderboard,
+                      "--benchmark", bench, "--replace", "--partial"])
+        self.run("Render the leaderboard page (ugbench leaderboard render)",
+                 [BIN / "ugbench", "leaderboard", "render", "--leaderboard", self.leaderboard, "--out", self.site])
+        cmd = [BIN / "ugbench", "figures", "all", "--data", self.data, "--leaderboard", self.leaderboard,
+               "--model", retrieval_model, "--out", self.figures]
+        for r in runs:
+            cmd += ["--runs", r]
+        self.run("Draw the figures (ugbench figures all)", cmd)
+
+    def summary(self) -> dict:
+        lb = json.loads(self.leaderboard.read_text())
+        table = Table(title="Demo leaderboard (mean main score over task families, x100)")
+        table.add_column("rank")
+        table.add_column("model")
+        families = sorted({f for e in lb["entries"] for f in (e.get("aggregates", {}).get("per_family") or {})})
+        for f in families:
+            table.add_column(f)
+        table.add_column("mean over tasks")
+        rows = []
+        for e in lb["entries"]:
+            agg = e.get("aggregates", {})
+            fam = agg.get("per_family") or {}
+            rows.append((agg.get("mean_over_tasks") or 0.0, e, fam))
+        rows.sort(key=lambda r: -r[0])
+        for i, (mean, e, fam) in enumerate(rows, 1):
+            cells = [f"{100 * fam[f]:.1f}" if fam.get(f) is not None else "n/a" for f in families]
+            partial = bool(e.get("partial"))
+            table.add_row("-" if partial else str(i), e["model"]["name"] + (" (partial)" if partial else ""),
+                          *cells, "n/a" if partial else f"{100 * mean:.1f}")
+        console.print(table)
+        for e in lb["entries"]:
+            if e.get("partial"):
+                shown = ", ".join(f"{t} {s['metric']} {100 * s['value']:.1f}" for t, s in sorted(e["scores"].items()))
+                console.print(f"partial entry {e['model']['name']}: {shown}")
+        summary = {
+            "profile": asdict(self.p),
+            "outputs": {
+                "ugdata": str(self.data), "uge_runs": str(self.runs), "results": str(self.results),
+                "leaderboard": str(self.leaderboard), "site": str(self.site / "index.html"),
+                "figures": str(self.figures),
+            },
+            "timings_s": self.timings,
+            "reused": self.skipped,
+            "ranking": [{"model": e["model"]["name"], "mean_over_tasks": m, "per_family": fam}
+                        for m, e, fam in rows],
+        }
+        (self.out / "SUMMARY.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def main(
+    out: Path = typer.Option(ROOT / "outputs" / "demo", help="Where everything is written."),
+    profile: str = typer.Option("full", help="full (the README demo) or quick (the integration test's)."),
+    seed: int = typer.Option(0, help="One seed for data, training and evaluation."),
+    fresh: bool = typer.Option(False, help="Delete OUT first and redo every step."),
+) -> None:
+    """Run the whole pipeline on the embedded city, offline, and say where every output went."""
+    if profile not in PROFILES:
+        console.print(f"[bold red]error:[/] unknown profile '{profile}' (choose from {', '.join(PROFILES)})")
+        raise typer.Exit(2)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    demo = Demo(out.resolve(), PROFILES[profile], seed)
+    demo.build_data()
+    s1, s2 = demo.train_uge()
+    cssr = demo.train_cssr()
+    models = {name: name for name in demo.p.baselines}
+    models["tiny-qwen2-vl (untrained backbone)"] = "tiny-qwen2-vl"
+    models["UGE stage 1"] = str(s1)
+    models["UGE stage 2"] = str(s2)
+    demo.evaluate(models)
+    # CSSR is a StreetSem-track model (text queries -> street views): it is scored on that track only and
+    # enters the leaderboard as a partial entry.
+    demo.evaluate({"CSSR": str(cssr)}, tasks="streetsem_text2view", output=demo.partial_results)
+    demo.leaderboard_and_figures([s1.parent, s2.parent], retrieval_model=str(s2))
+    summary = demo.summary()
+    total = time.perf_counter() - t0
+    console.rule("[bold green]Done")
+    console.print(f"Total {total / 60:.1f} min ({len(demo.skipped)} steps reused).")
+    for name, path in summary["outputs"].items():
+        console.print(f"  {name:12s} {path}")
+    console.print(f"  {'summary':12s} {out / 'SUMMARY.json'}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
