@@ -135,9 +135,10 @@ def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str
         spec = d.task_spec(t)
         tdir = root / F.TASKS_DIR / t
         if spec.protocol == "probe":
-            tg = d.task_table(t, "targets")
-            pr = d.task_table(t, "pairs")
-            if not set(tg.image_id) <= image_ids or not (set(pr.image_a) | set(pr.image_b)) <= image_ids:
+            tg = d.task_table(t, "targets")  # pairs are optional (pairwise perception tasks only)
+            pr = d.task_table(t, "pairs") if (tdir / "pairs.parquet").is_file() else None
+            paired = set() if pr is None else set(pr.image_a) | set(pr.image_b)
+            if not set(tg.image_id) <= image_ids or not paired <= image_ids:
                 problems.append(f"task {t}: targets/pairs reference unknown images")
             continue
         if not (tdir / "queries.parquet").is_file() or not (tdir / "corpus.parquet").is_file():

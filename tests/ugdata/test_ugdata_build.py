@@ -107,9 +107,11 @@ def test_tasks_contract(small_dir):
         assert spec.main_score and spec.instructions
         if spec.protocol == "probe":
             t = d.task_table(n, "targets")
-            assert set(spec.extra["attributes"]) <= set(t.columns) and t.fold.between(0, 4).all()
-            p = d.task_table(n, "pairs")
-            assert set(p.label.unique()) <= {0.0, 1.0}
+            declared = spec.extra.get("attributes") or spec.extra["targets"]["classification"]
+            assert set(declared) <= set(t.columns) and t.fold.between(0, 4).all()
+            if "attributes" in spec.extra:  # pairwise perception (Place-Pulse style)
+                p = d.task_table(n, "pairs")
+                assert set(p.label.unique()) <= {0.0, 1.0}
             continue
         q, c = d.task_table(n, "queries"), d.task_table(n, "corpus")
         assert set(F.QUERY_COLUMNS) <= set(q.columns) and set(F.CORPUS_COLUMNS) <= set(c.columns)
