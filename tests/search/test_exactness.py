@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ugbench.search.cocluster import box_dist_bounds, cluster_d_max
 from ugbench.search.index import GeoIndex
 from ugdata.common.geo import haversine_m
 
@@ -117,7 +118,12 @@ def test_dmax_is_exact(indexes):
     for (_, metric), idx in indexes.items():
         rng = np.random.default_rng(1)
         for xy, _ in random_queries(idx, rng, 9):
-            assert idx.space.d_max(np.asarray(xy, float)) == idx.space.distances(np.asarray(xy, float)).max()
+            xy = np.asarray(xy, float)
+            truth = idx.space.distances(xy).max()
+            assert idx.space.d_max(xy) == truth
+            # the co-cluster engine's own branch and bound over its cluster boxes: the same value, bit for bit
+            _, ub = box_dist_bounds(idx.cc, idx.space, idx.space.embed_query(xy))
+            assert cluster_d_max(idx.cc, idx.space, xy, ub) == truth
         if metric == "haversine":  # a query on the other side of the Earth
             far = np.array([idx.coords[0, 0] - 179.0, -idx.coords[0, 1]])
             assert idx.space.d_max(far) == idx.space.distances(far).max()

@@ -1,11 +1,12 @@
 """It learns (fast version of benchmarks/uge_learning.py): the tiny Qwen2-VL trained with the shipped tiny
 configs beats the same untrained backbone on held-out image -> caption retrieval, and stage 2 (initialised
 from stage 1, queries with their ego subgraph) keeps that gain. Deterministic (seeded); the asserted margins
-are about half of what this setup measures (untrained MRR 0.126 / R@10 0.38 -> stage 1 0.202 / 0.69 ->
-stage 2 with graph 0.209 / 0.62 on 29 held-out views).
+are about half of what this setup measures (untrained MRR 0.145 / R@10 0.34 -> stage 1 0.520 / 1.00 ->
+stage 2 with graph 0.528 / 1.00 on 29 held-out views).
 
 Not asserted, because it does not hold yet at this size and budget: that stage 2 BEATS stage 1 (measured
-+0.007 MRR here; see docs/training.md)."""
++0.008 MRR here), and any gain on ugbench's main scores of a real builder dataset (small_build): there the
+tiny model still scores at chance on held-out data (benchmarks/uge_learning.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_tiny_uge_learns(tmp_path):
     s1 = train(cfg1)
     m1 = load_checkpoint(str(s1), device="cpu")
     r1 = caption_retrieval(m1, d, "test", with_graph=False)
-    assert r1["mrr"] >= base["mrr"] + 0.04 and r1["recall@10"] >= base["recall@10"] + 0.15, (base, r1)
+    assert r1["mrr"] >= base["mrr"] + 0.18 and r1["recall@10"] >= base["recall@10"] + 0.3, (base, r1)
 
     cfg2 = load_config(ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml",
                        [*common, f"train.output_dir={tmp_path / 's2'}", "train.max_steps=60", f"train.init_adapter={s1}"])
@@ -45,6 +46,6 @@ def test_tiny_uge_learns(tmp_path):
     r1g = caption_retrieval(m1, d, "test", with_graph=True)  # stage 1 ignores the graph
     r2g = caption_retrieval(m2, d, "test", with_graph=True)
     assert r1g == r1
-    assert r2g["mrr"] >= base["mrr"] + 0.04 and r2g["recall@10"] >= base["recall@10"] + 0.12, (base, r2g)
+    assert r2g["mrr"] >= base["mrr"] + 0.18 and r2g["recall@10"] >= base["recall@10"] + 0.3, (base, r2g)
     no_graph = caption_retrieval(m2, d, "test", with_graph=False)
     assert no_graph != r2g  # the graph context is used

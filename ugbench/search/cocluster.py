@@ -21,6 +21,13 @@ inner product. The scan stops when the k-th best screened score exceeds the next
 object can enter the top-k. Candidates within SCREEN_MARGIN of the k-th are re-scored in float64
 (scoring.exact_scores), so the result equals brute force exactly, ties included.
 
+Query-time engineering (measured at 465k x 768, see docs/search.md): clusters are contiguous slices of
+the stored arrays; the box bounds and the exact d_max come from one fused pass over the cluster boxes
+(cluster_d_max); clusters are scanned in batches (one prefix gather + GEMV per batch), members are
+filtered first with their cluster's distance bound and then with their own distance, and the best-bounded
+survivors are scored first so the k-th score rises before the rest of the batch is refiltered; the whole
+query runs on one BLAS thread (_one_blas_thread).
+
 Why this shape: the per-object noise of real embeddings is spread over all dimensions, so any bound built
 from a compact summary of a cluster (centroid + radius, per-dimension boxes, signatures) is loose by about
 the noise norm; the leading principal directions hold most of the signal and little of the noise, which
@@ -33,9 +40,11 @@ rather than on recall; recall is measured in benchmarks/geo_knn.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+
+from ugdata.common.geo import EARTH_RADIUS_M
 
 from .scoring import SCREEN_MARGIN, GeoSpace, embed, exact_scores, rank_topk, str_tiles
 
@@ -61,7 +70,7 @@ class CoClusters:
         return len(self.start) - 1
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f"cc_{k}": v for k, v in self.__dict__.items()}
+        return {f"cc_{f.name}": getattr(self, f.name) for f in fields(self)}  # not the query-time caches
 
     @classmethod
     def from_arrays(cls, arrays) -> CoClusters:
@@ -205,19 +214,66 @@ def _cluster_rows(start: np.ndarray, sel: np.ndarray) -> np.ndarray:
     return np.repeat(start[sel] - np.cumsum(lens) + lens, lens) + np.arange(total)
 
 
-def cluster_d_max(cc: CoClusters, space: GeoSpace, q_xy: np.ndarray, qe: np.ndarray) -> float:
+def _box_columns(cc: CoClusters) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The cluster boxes as contiguous per-dimension columns (cached): strided column reads of the
+    (P, e) box arrays cost more than the arithmetic on them."""
+    cols = getattr(cc, "_box_cols", None)
+    if cols is None:
+        cols = (
+            [np.ascontiguousarray(cc.lo[:, j]) for j in range(cc.lo.shape[1])],
+            [np.ascontiguousarray(cc.hi[:, j]) for j in range(cc.hi.shape[1])],
+        )
+        cc._box_cols = cols
+    return cols
+
+
+def box_dist_bounds(cc: CoClusters, space: GeoSpace, qe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower bound of d(Q, o) in metres or units, farthest-corner distance in EMBEDDING units) per cluster.
+
+    One fused pass over contiguous box columns. The lower bound uses the same formula and safety margins
+    as GeoSpace.min_dist_boxes; the farthest corner stays in embedding (chord) units, converted only for
+    the few clusters that cluster_d_max looks at (the arcsin over every cluster cost more than the rest).
+    """
+    los, his = _box_columns(cc)
+    near = far = None
+    for lo, hi, qj in zip(los, his, qe.tolist(), strict=True):
+        a = lo - qj
+        b = qj - hi
+        gap = np.maximum(np.maximum(a, b), 0.0)
+        wide = np.maximum(np.abs(a), np.abs(b))
+        near = gap * gap if near is None else near + gap * gap
+        far = wide * wide if far is None else far + wide * wide
+    lb = np.maximum(space.from_chord(np.sqrt(near)) * (1 - 1e-9) - 1e-6, 0.0)
+    return lb, np.sqrt(far)
+
+
+def _to_chord(space: GeoSpace, d: float) -> float:
+    """Inverse of GeoSpace.from_chord (metres -> chord of the unit sphere; identity for euclidean)."""
+    if space.metric == "euclidean":
+        return d
+    return 2.0 * float(np.sin(min(d / (2.0 * EARTH_RADIUS_M), np.pi / 2)))
+
+
+def cluster_d_max(cc: CoClusters, space: GeoSpace, q_xy: np.ndarray, far_chord: np.ndarray) -> float:
     """Exact max_o d(Q, o) by branch and bound over the co-cluster boxes (same value as GeoSpace.d_max).
 
-    Farthest-corner bounds over the small co-cluster boxes are tight, so after scoring the cluster with the
-    largest bound only the few clusters whose bound reaches that exact distance need their members scored.
-    Every object is in some cluster and a cluster is skipped only when its (margined) upper bound is below
-    an exact distance already found, so the argmax object is scored with the canonical `distances` and the
-    result equals max(space.distances(q)) bit for bit.
+    `far_chord`: farthest-corner distances of the cluster boxes in embedding units (box_dist_bounds).
+    Over the small co-cluster boxes they are tight, so after scoring the cluster with the largest one only
+    the few clusters whose bound (GeoSpace.max_dist_boxes's formula and margins) reaches that exact
+    distance need their members scored. Every object is in some cluster and a cluster is skipped only when
+    its upper bound is below an exact distance already found, so the argmax object is scored with the
+    canonical `distances` and the result equals max(space.distances(q)) bit for bit (tested).
     """
-    ub = space.max_dist_boxes(qe, cc.lo, cc.hi)
-    top = int(np.argmax(ub))
+    top = int(np.argmax(far_chord))
     best = float(space.distances(q_xy, np.arange(cc.start[top], cc.start[top + 1])).max())
-    more = np.flatnonzero(ub >= best)
+    # cheap pre-selection in chord units with a generous margin: from_chord is monotone and
+    # from_chord((1 - e) c) <= (1 - e) from_chord(c) (arcsin(x)/x grows), so a cluster left out here has
+    # from_chord(far) * (1 + 1e-9) + 1e-6 < best whenever best > 1.01 (below that, no pre-selection)
+    pre = np.flatnonzero(far_chord >= _to_chord(space, best) * (1 - 1e-6)) if best > 1.01 else None
+    far = far_chord if pre is None else far_chord[pre]
+    more = np.flatnonzero(space.from_chord(far) * (1 + 1e-9) + 1e-6 >= best)
+    if pre is not None:
+        more = pre[more]
     if len(more):
         best = max(best, float(space.distances(q_xy, _cluster_rows(cc.start, more)).max()))
     return best
@@ -251,8 +307,8 @@ def _search(cc, space, vectors, ids, q_xy, q_vec, k, mu, slack, stats):
     qt = qt64.astype(np.float32)
     q_r = float(np.sqrt(max(0.0, 1.0 - float(qt64 @ qt64)))) + 1e-6
     qe = space.embed_query(q_xy)
-    dmax = cluster_d_max(cc, space, q_xy, qe)
-    lbd = space.min_dist_boxes(qe, cc.lo, cc.hi)
+    lbd, ubd = box_dist_bounds(cc, space, qe)
+    dmax = cluster_d_max(cc, space, q_xy, ubd)
     dst_ub = 1.0 - lbd / dmax if dmax > 0 else np.ones(len(lbd))
     ub = mu * dst_ub + (1.0 - mu) * (sim_upper_bounds(cc, qt64, q_r) + SCREEN_MARGIN) + SCREEN_MARGIN
     # visit clusters by decreasing bound; sort lazily (most queries stop long before the tail)
@@ -283,12 +339,16 @@ def _search(cc, space, vectors, ids, q_xy, q_vec, k, mu, slack, stats):
         rows = _cluster_rows(start, sel)
         n_visited += len(sel)
         n_prefix += len(rows)
+        # stage 1: per-object bound from the m-dim prefix: q.v <= q~.p_v + |q_r| * |v_r|, first with the
+        # cluster's distance bound, then (for the rows that pass) with the object's own distance
+        s_ub = np.take(cc.prefix, rows, axis=0) @ qt + (q_r * np.take(cc.resid, rows) + SCREEN_MARGIN)
+        if np.isfinite(kth):
+            lens = start[sel + 1] - start[sel]
+            pre = mu * np.repeat(dst_ub[sel], lens) + w_prefix * s_ub + SCREEN_MARGIN >= kth + slack
+            rows, s_ub = rows[pre], s_ub[pre]
         d = space.screen_distances(q_xy, rows, qe)
         dst = 1.0 - d / dmax if dmax > 0 else np.ones(len(rows))
-        # stage 1: per-object bound from the m-dim prefix: q.v <= q~.p_v + |q_r| * |v_r|
-        f_ub = mu * dst + w_prefix * (
-            np.take(cc.prefix, rows, axis=0) @ qt + (q_r * np.take(cc.resid, rows) + SCREEN_MARGIN)
-        )
+        f_ub = mu * dst + w_prefix * s_ub
         f_ub += SCREEN_MARGIN
         keep = np.flatnonzero(f_ub >= kth + slack)
         if len(keep) > _FIRST_PASS:  # best bounds first: their exact scores lift kth, the rest is refiltered
