@@ -35,11 +35,11 @@ console = Console(width=150)
 class Profile:
     """Sizes of one demo run. `full` is the README's demo; `quick` is what the integration test runs."""
 
-    synth: int = 200
+    synth: int = 150
     clip: str | None = None  # W,S,E,N of the embedded extract; None = the whole extract
     views_per_point: int = 4
-    stage1_steps: int = 120
-    stage2_steps: int = 60
+    stage1_steps: int = 150
+    stage2_steps: int = 100
     batch_size: int = 8
     cssr_epochs: int = 30
     baselines: list[str] = field(default_factory=lambda: ["random", "bm25", "minilm", "geo-prior"])
@@ -51,6 +51,8 @@ PROFILES = {
     "quick": Profile(
         synth=60, clip="24.935,60.164,24.947,60.172", stage1_steps=40, stage2_steps=16, cssr_epochs=8,
         baselines=["random", "bm25", "minilm"],
+        tasks="geoloc_rank,grounding_nearest_poi_graph,perception_osm_graph,retrieval_caption2image,"
+        "retrieval_image2image_graph,streetsem_text2view,streetsem_fov",
     ),
 }
 
@@ -71,12 +73,17 @@ class Demo:
         self.skipped: list[str] = []
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _stamp_ok(self, target: Path, settings: dict) -> bool:
-        stamp = target / ".demo-stamp.json"
+    def _stamp_path(self, title: str) -> Path:
+        return self.out / ".stamps" / (hashlib.sha256(title.encode()).hexdigest()[:16] + ".json")
+
+    def _stamp_ok(self, title: str, target: Path, settings: dict) -> bool:
+        stamp = self._stamp_path(title)
         return target.exists() and stamp.is_file() and json.loads(stamp.read_text()) == settings
 
-    def _write_stamp(self, target: Path, settings: dict) -> None:
-        (target / ".demo-stamp.json").write_text(json.dumps(settings, sort_keys=True))
+    def _write_stamp(self, title: str, settings: dict) -> None:
+        stamp = self._stamp_path(title)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(settings, sort_keys=True))
 
     def run(self, title: str, cmd: list[str], *, env: dict[str, str] | None = None) -> None:
         console.rule(f"[bold cyan]{title}")
@@ -92,13 +99,13 @@ class Demo:
 
     def step(self, title: str, target: Path, settings: dict, cmds: list[list[str]]) -> None:
         """Run `cmds` unless `target` was already made with the same settings."""
-        if self._stamp_ok(target, settings):
+        if self._stamp_ok(title, target, settings):
             console.print(f"[green]reuse[/] {title}: {target}")
             self.skipped.append(title)
             return
         for i, cmd in enumerate(cmds):
             self.run(title if len(cmds) == 1 else f"{title} ({i + 1}/{len(cmds)})", cmd)
-        self._write_stamp(target, settings)
+        self._write_stamp(title, settings)
 
     # -- the pipeline --------------------------------------------------------------------------------
     def build_data(self) -> None:
@@ -119,13 +126,13 @@ class Demo:
                   f"train.per_device_batch_size={self.p.batch_size}", "logging.wandb=disabled"]
         c1 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml", *common,
               f"train.output_dir={s1}", f"train.max_steps={self.p.stage1_steps}"]
-        self.step("Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)", s1,
-                  {"cmd": [str(c) for c in c1[1:]], "data": fp}, [c1])
+        t1 = "Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)"
+        self.step(t1, s1, {"cmd": [str(c) for c in c1[1:]], "data": fp}, [c1])
         c2 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml", *common,
               f"train.init_adapter={s1 / 'final'}", f"train.output_dir={s2}",
               f"train.max_steps={self.p.stage2_steps}"]
         self.step("Train tiny UGE stage 2: graph encoder (accelerate launch, 2 CPU processes)", s2,
-                  {"cmd": [str(c) for c in c2[1:]], "data": fp, "stage1": self._stamp_of(s1)}, [c2])
+                  {"cmd": [str(c) for c in c2[1:]], "data": fp, "stage1": self._stamp_of(t1)}, [c2])
         return s1 / "final", s2 / "final"
 
     def train_cssr(self) -> Path:
@@ -137,25 +144,32 @@ class Demo:
                   {"cmd": [str(c) for c in cmd[1:]], "data": fp}, [cmd])
         return out
 
-    def _stamp_of(self, target: Path) -> str:
-        stamp = target / ".demo-stamp.json"
+    def _stamp_of(self, title: str) -> str:
+        stamp = self._stamp_path(title)
         return hashlib.sha256(stamp.read_bytes()).hexdigest()[:16] if stamp.is_file() else ""
 
     def evaluate(self, models: dict[str, str], *, tasks: str | None = None, output: Path | None = None) -> None:
         # ugbench caches embeddings by model revision, data fingerprint, task and instruction, so a rerun
         # re-encodes nothing and only rescoring happens.
+        fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
+        trained = {str(self.runs / "uge-stage1" / "final"): "Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)",
+                   str(self.runs / "uge-stage2" / "final"): "Train tiny UGE stage 2: graph encoder (accelerate launch, "
+                   "2 CPU processes)",
+                   str(self.runs / "cssr"): "Train CSSR on the StreetSem-style track (ugbench streetsem train)"}
         for label, model in models.items():
-            self.run(f"Evaluate {label} (ugbench evaluate)",
-                     [BIN / "ugbench", "evaluate", "--model", model, "--data", self.data,
-                      "--tasks", tasks or self.p.tasks, "--output", output or self.results, "--seed", self.seed,
-                      "--cache-dir", self.out / "cache"])
+            out = output or self.results
+            cmd = [BIN / "ugbench", "evaluate", "--model", model, "--data", self.data, "--tasks", tasks or self.p.tasks,
+                   "--output", out, "--seed", self.seed, "--cache-dir", self.out / "cache", "--overwrite"]
+            settings = {"cmd": [str(c) for c in cmd[1:]], "data": fp,
+                        "model_stamp": self._stamp_of(trained[model]) if model in trained else ""}
+            self.step(f"Evaluate {label} (ugbench evaluate)", out, settings, [cmd])
 
     def leaderboard_and_figures(self, runs: list[Path], retrieval_model: str) -> None:
         self.leaderboard.parent.mkdir(parents=True, exist_ok=True)
         bench = self.leaderboard.with_name(self.leaderboard.stem + ".benchmark.json")
         self.run("Declare the demo benchmark (its tasks and data fingerprint)",
                  [BIN / "ugbench", "leaderboard", "declare", "--data", self.data, "--version", "demo-1",
-                  "--dataset-name", "helsinki-demo", "--benchmark", bench, "--overwrite"])
+                  "--dataset-name", "helsinki-demo", "--benchmark", bench, "--tasks", self.p.tasks, "--overwrite"])
         self.run("Submit every model's results to the local leaderboard (ugbench submit)",
                  [BIN / "ugbench", "submit", self.results, "--leaderboard", self.leaderboard,
                   "--benchmark", bench, "--replace"])
