@@ -62,6 +62,10 @@ class OSMData:
     features: gpd.GeoDataFrame  # FEATURE_COLUMNS, EPSG:4326; kind in poi|building|landuse|park|water
     input_files: list[Path] = field(default_factory=list)
 
+    def copy(self) -> OSMData:
+        """An independent copy (the parse cache hands these out, so a caller cannot change the cached map)."""
+        return OSMData(self.city, self.source, self.graph.copy(), self.features.copy(), list(self.input_files))
+
 
 def parse_bbox(text: str, flag: str) -> tuple[float, float, float, float]:
     """'W,S,E,N' -> floats, validated (a user typo must not become an empty city)."""
@@ -120,14 +124,12 @@ def load_osm(
         except OSError:
             key = None
         if key is not None and key in _CACHE:
-            d = _CACHE[key]
-            return OSMData(d.city, d.source, d.graph.copy(), d.features.copy(), list(d.input_files))
+            return _CACHE[key].copy()
         data = _load_osm(path, clip=clip, network=network, city=city)
         if key is not None:
             if len(_CACHE) >= _CACHE_MAX:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = OSMData(data.city, data.source, data.graph.copy(), data.features.copy(),
-                                  list(data.input_files))
+            _CACHE[key] = data.copy()
         return data
     return _load_osm(path, place=place, bbox=bbox, clip=clip, network=network, city=city)
 
