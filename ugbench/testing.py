@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +76,10 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
         for s in ("val", "test")
     })
     root.mkdir(parents=True, exist_ok=True)
-    dd.save_to_disk(str(root / "dataset"))
+    from ugdata.writer import quiet_datasets
+
+    with quiet_datasets():
+        dd.save_to_disk(str(root / "dataset"))
     nodes = pd.DataFrame(
         [{"node_id": f"image/{i}", "type": "image", "name": "", "lat": lat[p], "lon": lon[p]}
          for i, p in zip(img_ids, img_place, strict=True)]
@@ -226,6 +231,28 @@ def build_tiny_dual_encoder(out_dir: str | Path, family: str = "clip", seed: int
         proc = SiglipImageProcessorPil(size={"height": 32, "width": 32})
     else:
         raise ValueError(f"family must be clip or siglip, not {family}")
-    model.eval().save_pretrained(out)
+    with _quiet_transformers():
+        model.eval().save_pretrained(out)
     proc.save_pretrained(out)
     return out
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off while saving a tiny test model, then as they were.
+
+    Saving a SigLIP makes transformers build its *default* SiglipTextConfig to diff against, and that
+    default fails transformers' own token-id check (bos 49406 >= its vocab 32000): two warnings about a
+    config that is not ours (the saved one has bos 2, eos 3). Errors still show.
+    """
+    from transformers.utils import logging as tlog
+
+    level, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tlog.set_verbosity(level)
+        if bars:
+            tlog.enable_progress_bar()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,25 @@ from ugdata import format as F
 from ugdata.semantics import PERCEPTION_KEYS, QUERY_TYPES
 
 VOLATILE_JSON_KEYS = {"_fingerprint"}
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Turn `datasets`' own tqdm bars ("Saving the dataset (0/1 shards)") off for the block.
+
+    `ugdata build` shows its own rich progress, and datasets' bars printed between its lines (and through
+    every test that writes a dataset). Scoped rather than global, so a program that imports ugdata keeps
+    its own datasets settings; bars that were already off stay off.
+    """
+    import datasets as hd
+
+    was_disabled = hd.are_progress_bars_disabled()
+    hd.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            hd.enable_progress_bars()
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -76,7 +97,8 @@ def write_dataset(root: Path, views: pd.DataFrame, image_bytes: dict[str, bytes 
         fp = hashlib.blake2b(f"{split}|{len(part)}|{'|'.join(part.image_id)}".encode(), digest_size=8).hexdigest()
         dd[split] = hd.Dataset(arrow, info=hd.DatasetInfo(features=feats), split=split, fingerprint=fp)
     ds = hd.DatasetDict(dd)
-    ds.save_to_disk(str(root / F.DATASET_DIR))
+    with quiet_datasets():
+        ds.save_to_disk(str(root / F.DATASET_DIR))
     (root / F.PARQUET_DIR).mkdir(parents=True, exist_ok=True)
     for split, d in ds.items():
         pq.write_table(d.data.table, root / F.PARQUET_DIR / f"{split}.parquet", compression="zstd",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -95,6 +99,68 @@ LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use only the f
 SplitOpt = Annotated[str, typer.Option("--split-mode", help="auto (the data's own splits, else random), random (80/10/10 over (image, fov) pairs, the paper's), spatial (geohash blocks), ugdata.")]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a StreetSem command's data comes from (one of --lmdb, --ugdata, --raw) and how it is encoded.
+
+    convert, train and evaluate all read a source the same way; `with_source` gives each of them these
+    options, so the option list, its help and its defaults are written once.
+    """
+
+    lmdb: Optional[Path] = None
+    ugdata_dir: Optional[Path] = None
+    raw: Optional[Path] = None
+    images: Optional[Path] = None
+    image_encoder: str = "pixel-stats"
+    text_encoder: str = "minilm"
+    allow_pickle: bool = False
+    limit: Optional[int] = None
+    split_mode: str = "auto"  # only commands that split the data offer --split-mode
+
+    def load(self):
+        """(StreetSemData, encoder specs); the data keeps whatever splits its source has."""
+        return _load_source(self.lmdb, self.ugdata_dir, self.raw, self.images, self.image_encoder,
+                            self.text_encoder, self.allow_pickle, self.limit)
+
+    def load_split(self, seed: int):
+        """Like `load`, with train/val/test splits (--split-mode, `seed`)."""
+        data, specs = self.load()
+        return _ensure_splits(data, self.split_mode, seed), specs
+
+
+# The CLI options that fill a Source (parameter name = Source field), in --help order.
+SOURCE_OPTIONS: dict[str, Any] = {
+    "lmdb": LmdbOpt, "ugdata_dir": UgdataOpt, "raw": RawOpt, "images": ImagesOpt, "image_encoder": ImgEncOpt,
+    "text_encoder": TxtEncOpt, "allow_pickle": PickleOpt, "limit": LimitOpt,
+}
+
+
+def with_source(*, splits: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator for a command `fn(..., source: Source, ...)`: its CLI gets the SOURCE_OPTIONS (and
+    --split-mode when `splits`) after its required options, and `fn` gets them as one `source`."""
+    options = {**SOURCE_OPTIONS, **({"split_mode": SplitOpt} if splits else {})}
+    defaults = {f.name: f.default for f in fields(Source)}
+
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "source"]
+        n_required = next((i for i, p in enumerate(own) if p.default is not p.empty), len(own))
+        added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[name],
+                                   annotation=annotation) for name, annotation in options.items()]
+        params = own[:n_required] + added + own[n_required:]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> None:
+            return fn(source=Source(**{name: kwargs.pop(name) for name in options}), **kwargs)
+
+        # typer reads the command's options from its signature and type hints
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        return command
+
+    return deco
+
+
 def register(app: typer.Typer) -> None:
     ss = typer.Typer(
         name="streetsem",
@@ -106,17 +172,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ss, name="streetsem")
 
     @ss.command("convert")
+    @with_source(splits=False)
     def convert(
         out: Annotated[Path, typer.Option("--out", help="Output StreetSem folder (vectors.lmdb, metadata.csv, texts.parquet).")],
-        ugdata_dir: UgdataOpt = None,
-        raw: RawOpt = None,
-        images: ImagesOpt = None,
-        lmdb: LmdbOpt = None,
-        image_encoder: ImgEncOpt = "pixel-stats",
-        text_encoder: TxtEncOpt = "minilm",
+        source: Source,
         encoding: Annotated[str, typer.Option(help="LMDB value encoding: f32 (raw float32 + header JSON), npz or pickle.")] = "f32",
-        allow_pickle: PickleOpt = False,
-        limit: LimitOpt = None,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     ) -> None:
         """Encode a UGData dir or raw images+texts into a StreetSem LMDB folder (or re-encode an LMDB).
@@ -127,7 +187,7 @@ def register(app: typer.Typer) -> None:
 
         if out.exists() and not overwrite:  # before the (slow) encoding
             raise UserError(f"{out} already exists; pass --overwrite to replace it")
-        data, specs = _load_source(lmdb, ugdata_dir, raw, images, image_encoder, text_encoder, allow_pickle, limit)
+        data, specs = source.load()
         write_lmdb(data, out, encoding=encoding, overwrite=overwrite)
         (out / "encoders.json").write_text(json.dumps(specs, indent=2, sort_keys=True))
         # where the vectors came from (a UGData fingerprint keeps the zero-shot flag right after conversion)
@@ -135,17 +195,10 @@ def register(app: typer.Typer) -> None:
         console.print(f"wrote {len(data)} views ({data.image_dim}-d image, {data.text_dim}-d text vectors) to {out}")
 
     @ss.command("train")
+    @with_source(splits=True)
     def train(
         out: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write (loadable by `ugbench evaluate --model OUT`).")],
-        lmdb: LmdbOpt = None,
-        ugdata_dir: UgdataOpt = None,
-        raw: RawOpt = None,
-        images: ImagesOpt = None,
-        image_encoder: ImgEncOpt = "pixel-stats",
-        text_encoder: TxtEncOpt = "minilm",
-        allow_pickle: PickleOpt = False,
-        limit: LimitOpt = None,
-        split_mode: SplitOpt = "auto",
+        source: Source,
         seed: Annotated[int, typer.Option(help="Seed for splits, initialisation, batches and dropout.")] = 0,
         tiny: Annotated[bool, typer.Option("--tiny", help="Tiny widths (32-d, 1 layer each): tests and demos.")] = False,
         d_model: Annotated[Optional[int], typer.Option(help="Hidden width (paper: 768).")] = None,
@@ -171,8 +224,7 @@ def register(app: typer.Typer) -> None:
             import torch
 
             torch.set_num_threads(threads)
-        data, specs = _load_source(lmdb, ugdata_dir, raw, images, image_encoder, text_encoder, allow_pickle, limit)
-        data = _ensure_splits(data, split_mode, seed)
+        data, specs = source.load_split(seed)
         kw = {k: v for k, v in {"d_model": d_model, "out_dim": out_dim, "geo_layers": layers, "fusion_layers": layers,
                                 "n_heads": heads}.items() if v is not None}
         make = CSSRConfig.tiny if tiny else CSSRConfig
@@ -181,7 +233,7 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--d-model {mcfg.d_model} must be divisible by --heads {mcfg.n_heads}")
         tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs,
                            patience=patience, seed=seed, device=device)
-        prov = {"dataset_fingerprint": data.source.get("fingerprint"), "split_mode": split_mode, "seed": seed}
+        prov = {"dataset_fingerprint": data.source.get("fingerprint"), "split_mode": source.split_mode, "seed": seed}
         with _progress() as prog:
             task = prog.add_task("training CSSR", total=None)
             res = train_cssr(
@@ -201,17 +253,10 @@ def register(app: typer.Typer) -> None:
                       f"median step {1000 * res.encoder.training['step_time_s_median']:.1f} ms)")
 
     @ss.command("evaluate")
+    @with_source(splits=True)
     def evaluate(
         model: Annotated[list[str], typer.Option("--model", help="A CSSR checkpoint folder or a baseline: content-text, linear-map, bm25. Repeatable.")],
-        lmdb: LmdbOpt = None,
-        ugdata_dir: UgdataOpt = None,
-        raw: RawOpt = None,
-        images: ImagesOpt = None,
-        image_encoder: ImgEncOpt = "pixel-stats",
-        text_encoder: TxtEncOpt = "minilm",
-        allow_pickle: PickleOpt = False,
-        limit: LimitOpt = None,
-        split_mode: SplitOpt = "auto",
+        source: Source,
         seed: Annotated[int, typer.Option(help="Split seed (use the one the model was trained with).")] = 0,
         split: Annotated[str, typer.Option(help="Split to score: test or val.")] = "test",
         output: Annotated[Optional[Path], typer.Option("--output", help="Write all scores to this JSON file.")] = None,
@@ -223,8 +268,7 @@ def register(app: typer.Typer) -> None:
         from ugbench.streetsem.train import evaluate_encoder
         from ugdata.common.atomic import write_json_atomic
 
-        data, _ = _load_source(lmdb, ugdata_dir, raw, images, image_encoder, text_encoder, allow_pickle, limit)
-        data = _ensure_splits(data, split_mode, seed)
+        data, _ = source.load_split(seed)
         train_rows, rows = data.split_rows("train"), data.split_rows(split)
         if not len(rows):
             raise UserError(f"the '{split}' split is empty")

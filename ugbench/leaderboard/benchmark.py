@@ -9,7 +9,6 @@ registry again, so a task whose version moved on cannot be ranked under its old 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from ugdata.common.errors import UserError
 
+from ._io import load_json_model
 from .models import BenchmarkSpec, DeclaredDataset, DeclaredTask
 from .store import write_public_text
 
@@ -71,22 +71,13 @@ def default_declaration_path(leaderboard: str | Path) -> Path:
 
 
 def load_benchmark(path: str | Path) -> BenchmarkSpec:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(
-            f"benchmark declaration {p} not found; write one with "
-            f"`ugbench leaderboard declare --data UGDATA_DIR --benchmark {p}` or pass --benchmark FILE"
-        )
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"benchmark declaration {p} is not valid JSON ({e}); restore it from git") from e
-    try:
-        return BenchmarkSpec.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise UserError(f"benchmark declaration {p} is invalid at {loc}: {first['msg']}") from e
+    """Parse and validate a benchmark declaration; any defect is a UserError naming the file and the fix."""
+    return load_json_model(
+        path, BenchmarkSpec, what="benchmark declaration",
+        missing=f"write one with `ugbench leaderboard declare --data UGDATA_DIR --benchmark {Path(path)}` or pass "
+                "--benchmark FILE",
+        fix="restore it from git", schema_error="is invalid at {loc}: {msg}",
+    )
 
 
 def check_against_registry(spec: BenchmarkSpec, registry: dict[str, RegistryTask] | None = None) -> list[str]:

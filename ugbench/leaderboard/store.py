@@ -10,19 +10,18 @@ by a killed writer is removed by the next writer (it holds the lock, so no one e
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from pydantic import ValidationError
 
 from ugdata.common.atomic import write_text_atomic
 from ugdata.common.errors import UserError
 from ugdata.common.provenance import utc_now
 
+from ._io import load_json_model
 from .models import BenchmarkSpec, Leaderboard
 
 MAX_LEADERBOARD_BYTES = 256 * 1024 * 1024
@@ -35,24 +34,13 @@ def lock_path(path: Path) -> Path:
 
 def load_leaderboard(path: str | Path) -> Leaderboard:
     """Parse and validate a leaderboard file; any defect is a UserError naming the file and the fix."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"leaderboard {p} not found; `ugbench submit` creates it, or check the path")
-    size = p.stat().st_size
-    if size > MAX_LEADERBOARD_BYTES:
-        raise UserError(f"leaderboard {p} is {size / 1e6:.0f} MB, over the {MAX_LEADERBOARD_BYTES / 1e6:.0f} MB "
-                        "limit; it is not a leaderboard file")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"leaderboard {p} is not valid JSON ({e}); restore it from git before submitting") from e
-    try:
-        return Leaderboard.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise UserError(f"leaderboard {p} does not follow leaderboards/leaderboard.schema.json at {loc}: "
-                        f"{first['msg']} ({e.error_count()} error(s)); restore it from git") from e
+    return load_json_model(
+        path, Leaderboard, what="leaderboard", max_bytes=MAX_LEADERBOARD_BYTES,
+        missing="`ugbench submit` creates it, or check the path",
+        fix="restore it from git before submitting",
+        schema_error="does not follow leaderboards/leaderboard.schema.json at {loc}: {msg} ({count} error(s)); "
+                     "restore it from git",
+    )
 
 
 def check_writable(path: Path) -> None:

@@ -16,6 +16,15 @@ higher): pairwise-choice accuracy compares the out-of-fold regression prediction
 two images (both in the same split, so both have out-of-fold predictions).
 Reported: per target under `targets`, their means as r2 / spearman / accuracy / macro_f1, and
 pairwise_accuracy.
+
+Degenerate features: when every item of a split has the same embedding (up to float noise), e.g. a
+text-only model on these image-only items (all-zero or all-equal vectors), the model knows nothing about
+any item. Fitting a probe anyway predicts each fold's training mean, and those means are anti-correlated
+with the held-out folds' values (a fold with high targets leaves a lower mean behind), which scored such
+models at Spearman -0.4 to -0.6. Like the ranking tie rule, such a split is scored at the chance level
+instead: one constant prediction for every item (the split's target mean, or its most frequent class), so
+Spearman 0, R^2 0, pairwise accuracy 0.5 (all ties), accuracy = the majority share; the split's scores say
+`degenerate_features: true`.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from ..encoding import ItemTable, graphs_of, opt_float
 from ..metrics.probe import classification_scores, pairwise_choice_accuracy, regression_scores
 
 PROBE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+DEGENERATE_RTOL = 1e-6  # relative spread below which a feature column counts as constant (float32 noise)
 RESERVED = {"image_id", "split", "fold", "lat", "lon", "graph_context", "node_id", "city", "text", "point_key"}
 
 
@@ -77,6 +87,22 @@ def _oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classify: bool) -> np.
             model.fit(x[train], y[train])
         pred[test] = model.predict(x[test])
     return pred
+
+
+def degenerate(x: np.ndarray) -> bool:
+    """True when no feature column varies across the rows of `x` beyond float noise (no information)."""
+    if len(x) < 2:
+        return True
+    spread = float(np.ptp(x, axis=0).max(initial=0.0))
+    return spread <= DEGENERATE_RTOL * max(float(np.abs(x).max(initial=0.0)), 1e-30)
+
+
+def _constant(y: np.ndarray, classify: bool) -> np.ndarray:
+    """The chance-level prediction for degenerate features: one value for every item."""
+    if classify:
+        values, counts = np.unique(y, return_counts=True)
+        return np.full(len(y), values[int(np.argmax(counts))], dtype=object)
+    return np.full(len(y), float(np.mean(y)) if len(y) else 0.0)
 
 
 def run_probe_task(meta, ctx) -> dict[str, dict]:
@@ -128,17 +154,19 @@ def run_probe_task(meta, ctx) -> dict[str, dict]:
         if len(np.unique(folds)) < 2:  # too few spatial blocks in this split to cross-validate
             ctx.skipped_splits[split] = f"{tpath}: fewer than 2 folds in split '{split}'"
             continue
+        flat = degenerate(x[m])
         per_target: dict[str, dict] = {}
         oof_reg: dict[str, pd.Series] = {}
         for col in reg:
             y = targets.loc[m, col].to_numpy(dtype=np.float64)
             ok = np.isfinite(y)
-            pred = _oof(x[m][ok], y[ok], folds[ok], classify=False).astype(np.float64)
+            pred = (_constant(y[ok], classify=False) if flat
+                    else _oof(x[m][ok], y[ok], folds[ok], classify=False)).astype(np.float64)
             per_target[col] = regression_scores(y[ok], pred)
             oof_reg[col] = pd.Series(pred, index=targets.loc[m, "image_id"].astype(str).to_numpy()[ok])
         for col in cls:
             y = targets.loc[m, col].astype(str).to_numpy()
-            pred = _oof(x[m], y, folds, classify=True).astype(str)
+            pred = (_constant(y, classify=True) if flat else _oof(x[m], y, folds, classify=True)).astype(str)
             per_target[col] = classification_scores(y, pred)
         scores: dict = {}
         for metric in ("r2", "spearman", "accuracy", "macro_f1"):
@@ -161,6 +189,8 @@ def run_probe_task(meta, ctx) -> dict[str, dict]:
                 scores["pairwise_accuracy"] = pairwise_choice_accuracy(sa, sb, p["label"].astype(float).to_numpy() > 0.5)
                 scores["n_pairs"] = len(p)
         scores["targets"] = per_target
+        if flat:
+            scores["degenerate_features"] = True
         if meta.main_score not in scores:
             raise DataError(f"task '{meta.name}': main score '{meta.main_score}' cannot be computed from {tpath}")
         scores["main_score"] = scores[meta.main_score]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ugdata.common.errors import UserError
 
@@ -26,25 +28,53 @@ GRAPH_TOKENS = (GRAPH_START, GRAPH_PAD, GRAPH_END)
 PROMPT_STYLES = ("chat", "gme", "vlm2vec")
 
 
+Template = Callable[["FamilySpec", str | None, str, str, str], str]  # spec, instruction, graph, image, text
+
+
+def _qwen(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    # "chat" == GME's format: the instruction is the system prompt, user turn holds graph/image then text,
+    # and <|endoftext|> after the assistant header is the pooled token.
+    system = instr or spec.default_instruction
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{graph}{image}{body}<|im_end|>\n"
+        f"<|im_start|>assistant\n{spec.end_token}"
+    )
+
+
+def _llava_mistral(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    lines = [x for x in (f"{graph}{image}", instr, body) if x]
+    return f"[INST] {chr(10).join(lines)} [/INST]{spec.end_token}"
+
+
+def _phi3v(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    lines = [x for x in (f"{graph}{image}", instr, body) if x]
+    return f"<|user|>\n{chr(10).join(lines)}<|end|>\n<|assistant|>\n{spec.end_token}"
+
+
 @dataclass(frozen=True)
 class FamilySpec:
-    """What differs between VLM families, as data."""
+    """What differs between VLM families, as data (one row of FAMILIES)."""
 
     name: str
-    model_types: tuple[str, ...]  # config.json "model_type" values of this family
     hub_pattern: str  # regex (case-insensitive, search) on a hub id such as "Qwen/Qwen2-VL-2B-Instruct"
+    template: Template  # renders the "chat" style: (spec, instruction, graph, image block, text) -> prompt
     image_token: str  # placeholder the processor expands into the image's feature tokens
     image_block: str  # how one image appears in the prompt (wraps image_token)
     end_token: str  # appended after the assistant header: the pooled "summary" token
     default_instruction: str
     lora_target_modules: str  # peft regex: q/k/v/o projections of the LANGUAGE model only
+    special_tokens: tuple[str, ...] = ()
     trust_remote_code: bool = False
     # LLaVA-NeXT's language model derives positions from the sequence index (0..L-1), so a left-padded row
     # would see shifted positions; we pass positions computed from the attention mask instead. Qwen-VL
     # computes its 3D (M-RoPE) positions from the attention mask itself.
     positions_from_mask: bool = False
     add_bos: bool = False
-    special_tokens: tuple[str, ...] = field(default_factory=tuple)
+    model_types: tuple[str, ...] = ()  # config.json "model_type" values of this family; () = (name,)
+
+    def __post_init__(self) -> None:
+        if not self.model_types:
+            object.__setattr__(self, "model_types", (self.name,))
 
     def render(
         self,
@@ -68,101 +98,41 @@ class FamilySpec:
             image = (self.image_token + " ") if has_image else ""
             return (graph + image + " ".join(p for p in (instr, text) if p)).rstrip()
         image = self.image_block if has_image else ""
-        return _TEMPLATES[self.name](self, instr, graph, image, text or "")
+        return self.template(self, instr, graph, image, text or "")
 
 
-def _qwen(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
-    # "chat" == GME's format: the instruction is the system prompt, user turn holds graph/image then text,
-    # and <|endoftext|> after the assistant header is the pooled token.
-    system = instr or spec.default_instruction
-    return (
-        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{graph}{image}{body}<|im_end|>\n"
-        f"<|im_start|>assistant\n{spec.end_token}"
-    )
-
-
-def _llava_mistral(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
-    lines = [x for x in (f"{graph}{image}", instr, body) if x]
-    return f"[INST] {chr(10).join(lines)} [/INST]{spec.end_token}"
-
-
-def _phi3v(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
-    lines = [x for x in (f"{graph}{image}", instr, body) if x]
-    return f"<|user|>\n{chr(10).join(lines)}<|end|>\n<|assistant|>\n{spec.end_token}"
-
-
-_TEMPLATES = {
-    "qwen2_vl": _qwen,
-    "qwen2_5_vl": _qwen,
-    "llava_next": _llava_mistral,
-    "phi3_v": _phi3v,
-}
-
-_QWEN_LORA = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
-_QWEN_SPECIALS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
+_ATTN_LORA = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+# Qwen2-VL and Qwen2.5-VL share their tokens, prompt and LoRA targets; only the hub names differ.
+_QWEN: dict[str, Any] = dict(
+    template=_qwen,
+    image_token="<|image_pad|>",
+    image_block="<|vision_start|><|image_pad|><|vision_end|>",
+    end_token="<|endoftext|>",
+    default_instruction="You are a helpful assistant.",
+    lora_target_modules=_ATTN_LORA,
+    special_tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"),
 )
 
-FAMILIES: dict[str, FamilySpec] = {
-    "qwen2_vl": FamilySpec(
-        name="qwen2_vl",
-        model_types=("qwen2_vl",),
-        hub_pattern=r"qwen2-vl|gme-qwen2-vl|vlm2vec-qwen2vl|vlm2vec-v2",
-        image_token="<|image_pad|>",
-        image_block="<|vision_start|><|image_pad|><|vision_end|>",
-        end_token="<|endoftext|>",
-        default_instruction="You are a helpful assistant.",
-        lora_target_modules=_QWEN_LORA,
-        special_tokens=_QWEN_SPECIALS,
-    ),
-    "qwen2_5_vl": FamilySpec(
-        name="qwen2_5_vl",
-        model_types=("qwen2_5_vl",),
-        hub_pattern=r"qwen2\.5-vl|qwen2_5_vl",
-        image_token="<|image_pad|>",
-        image_block="<|vision_start|><|image_pad|><|vision_end|>",
-        end_token="<|endoftext|>",
-        default_instruction="You are a helpful assistant.",
-        lora_target_modules=_QWEN_LORA,
-        special_tokens=_QWEN_SPECIALS,
-    ),
-    "llava_next": FamilySpec(
-        name="llava_next",
-        model_types=("llava_next",),
-        hub_pattern=r"llava-v1\.6|llava-next|llava_next",
-        image_token="<image>",
-        image_block="<image>",
-        end_token="</s>",
-        default_instruction="",
-        lora_target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
-        positions_from_mask=True,
-        add_bos=True,
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (
+    FamilySpec("qwen2_vl", hub_pattern=r"qwen2-vl|gme-qwen2-vl|vlm2vec-qwen2vl|vlm2vec-v2", **_QWEN),
+    FamilySpec("qwen2_5_vl", hub_pattern=r"qwen2\.5-vl|qwen2_5_vl", **_QWEN),
+    FamilySpec(
+        "llava_next", hub_pattern=r"llava-v1\.6|llava-next|llava_next", template=_llava_mistral,
+        image_token="<image>", image_block="<image>", end_token="</s>", default_instruction="",
+        lora_target_modules=_ATTN_LORA, positions_from_mask=True, add_bos=True,
         special_tokens=("<unk>", "<s>", "</s>", "<image>"),
     ),
-    "phi3_v": FamilySpec(
-        name="phi3_v",
-        model_types=("phi3_v",),
-        hub_pattern=r"phi-3(\.5)?-vision|vlm2vec-full|vlm2vec-lora",
-        image_token="<|image_1|>",
-        image_block="<|image_1|>",
-        end_token="<|endoftext|>",
-        default_instruction="",
+    FamilySpec(
+        "phi3_v", hub_pattern=r"phi-3(\.5)?-vision|vlm2vec-full|vlm2vec-lora", template=_phi3v,
+        image_token="<|image_1|>", image_block="<|image_1|>", end_token="<|endoftext|>", default_instruction="",
         # Phi-3-V fuses q/k/v into qkv_proj; the CLIP tower lives under vision_embed_tokens, so anchor on
         # the decoder layers.
-        lora_target_modules=r"model\.layers\.\d+\.self_attn\.(qkv_proj|o_proj)",
-        trust_remote_code=True,
-        positions_from_mask=True,
-        add_bos=True,
+        lora_target_modules=r"model\.layers\.\d+\.self_attn\.(qkv_proj|o_proj)", trust_remote_code=True,
+        positions_from_mask=True, add_bos=True,
         special_tokens=("<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"),
     ),
-}
+)}
 
 
 def family_names() -> list[str]:
