@@ -21,20 +21,21 @@ inner product. The scan stops when the k-th best screened score exceeds the next
 object can enter the top-k. Candidates within SCREEN_MARGIN of the k-th are re-scored in float64
 (scoring.exact_scores), so the result equals brute force exactly, ties included.
 
-Query-time engineering (measured at 465k x 768, see docs/search.md): clusters are contiguous slices of
-the stored arrays; the box bounds and the exact d_max come from one fused pass over the cluster boxes
-(cluster_d_max); clusters are scanned in batches (one prefix gather + GEMV per batch), members are
-filtered first with their cluster's distance bound and then with their own distance, and the best-bounded
-survivors are scored first so the k-th score rises before the rest of the batch is refiltered; the whole
-query runs on one BLAS thread (_one_blas_thread).
+Query-time engineering (measured at 465k x 768, see docs/search.md). Two implementations of the same
+bounds: the default compiled one (kernels.py, numba) computes every cluster bound in one loop, pops
+clusters from a heap in bound order and takes each object through its cheapest test first (distance with
+the cluster's Sim bound, prefix bound, int8 bound, full inner product); the numpy one (`impl="numpy"`, the
+fallback without numba) scans clusters in batches (one prefix gather + GEMV per batch) on one BLAS thread.
+The compiled path adds a per-object int8 stage: q . v <= s (q . c) + |v - s c| (quantize_int8) leaves
+~0.01 of slack where the prefix bound leaves ~0.3, so only a few dozen full vectors are read.
 
 Why this shape: the per-object noise of real embeddings is spread over all dimensions, so any bound built
 from a compact summary of a cluster (centroid + radius, per-dimension boxes, signatures) is loose by about
 the noise norm; the leading principal directions hold most of the signal and little of the noise, which
 makes the prefix caps tight and lets stage 1 discard objects after reading 1/12 of their bytes.
 
-Approximate mode (`slack > 0`): clusters and objects are dropped when their bound is below the k-th best
-+ slack. Every object left out then has F <= (returned k-th score) + slack, a guarantee on the score
+Approximate mode (`slack > 0`): clusters (compiled path; clusters and objects in the numpy path) are
+dropped when their bound is below the k-th best + slack. Every object left out then has F <= (returned k-th score) + slack, a guarantee on the score
 rather than on recall; recall is measured in benchmarks/geo_knn.py.
 """
 
@@ -64,17 +65,50 @@ class CoClusters:
     basis: np.ndarray  # (dim, m) float64 principal directions (orthonormal columns)
     prefix: np.ndarray  # (n, m) float32 B^T v per stored object
     resid: np.ndarray  # (n,) float32 upper bound of |v - B B^T v| per stored object
+    # int8 codes of the full vectors (quantize_int8); None in indexes built before they existed
+    codes: np.ndarray | None = None  # (n, dim) int8
+    cscale: np.ndarray | None = None  # (n,) float64 per-row scale
+    cerr: np.ndarray | None = None  # (n,) float64 upper bound of |v - scale * code|
 
     @property
     def n_clusters(self) -> int:
         return len(self.start) - 1
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f"cc_{f.name}": getattr(self, f.name) for f in fields(self)}  # not the query-time caches
+        # not the query-time caches; not the optional parts an old index lacks
+        return {f"cc_{f.name}": getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     @classmethod
     def from_arrays(cls, arrays) -> CoClusters:
         return cls(**{k[3:]: np.asarray(arrays[k]) for k in arrays if k.startswith("cc_")})
+
+
+def quantize_int8(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row symmetric int8 codes: v ~ scale * code, with err >= |v - scale * code| (float64, rounded up).
+
+    Why: q . v <= scale * (q . code) + |q| * err (Cauchy-Schwarz on the error), and err is ~0.01 for a
+    unit 768-d vector, against ~0.3 for the prefix bound's residual term; reading a code costs a quarter of
+    the float32 vector. So nearly every object that passes the prefix bound but cannot reach the top-k is
+    dropped by its code, and only a handful of full vectors are read.
+    """
+    if _have_numba():
+        from .kernels import quantize_rows
+
+        return quantize_rows(np.ascontiguousarray(v))
+    n = len(v)  # pragma: no cover - the same in numpy, chunked (a float64 copy of 465k x 768 is 2.9 GB)
+    codes = np.empty(v.shape, dtype=np.int8)
+    scale = np.empty(n)
+    err = np.empty(n)
+    for s0 in range(0, n, 65536):
+        blk = v[s0 : s0 + 65536].astype(np.float64)
+        amax = np.abs(blk).max(axis=1)
+        sc = np.where(amax > 0, amax / 127.0, 1.0)
+        c = np.clip(np.rint(blk / sc[:, None]), -127, 127)
+        resid = blk - sc[:, None] * c
+        codes[s0 : s0 + 65536] = c.astype(np.int8)
+        scale[s0 : s0 + 65536] = sc
+        err[s0 : s0 + 65536] = np.sqrt((resid * resid).sum(axis=1)) * (1 + 1e-6) + 1e-9
+    return codes, scale, err
 
 
 def _kmeans_labels(x: np.ndarray, m: int, seed: int) -> np.ndarray:
@@ -159,6 +193,7 @@ def build_coclusters(
     cos_members = np.where(pn > 0, (unit_p * np.repeat(cents, np.diff(start), axis=0)).sum(axis=1), 1.0)
     cos_t = np.clip(np.minimum.reduceat(cos_members, start[:-1]) - 1e-6, -1.0, 1.0)
     sin_t = np.sqrt(np.clip(1.0 - cos_t * cos_t, 0.0, 1.0))
+    codes, cscale, cerr = quantize_int8(v)
     return CoClusters(
         order=order,
         start=start,
@@ -173,6 +208,9 @@ def build_coclusters(
         basis=basis,
         prefix=prefix,
         resid=resid,
+        codes=codes,
+        cscale=cscale,
+        cerr=cerr,
     )
 
 
@@ -279,6 +317,25 @@ def cluster_d_max(cc: CoClusters, space: GeoSpace, q_xy: np.ndarray, far_chord: 
     return best
 
 
+def compiled_d_max(cc: CoClusters, space: GeoSpace, q_xy: np.ndarray, qe: np.ndarray, far: np.ndarray) -> float:
+    """Exact max_o d(Q, o) via kernels.d_max_candidates: equal to max(space.distances(q_xy)) bit for bit."""
+    from .kernels import d_max_candidates
+
+    rows = d_max_candidates(far, cc.start, space.emb, qe)
+    return float(space.distances(q_xy, rows).max())
+
+
+IMPLS = ("auto", "numba", "numpy")
+
+
+def _have_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return False
+    return True
+
+
 def cocluster_search(
     cc: CoClusters,
     space: GeoSpace,
@@ -290,10 +347,59 @@ def cocluster_search(
     mu: float,
     slack: float = 0.0,
     stats: dict | None = None,
+    impl: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (ids, scores). `space`, `vectors`, `ids` are in the stored (cluster) order; q_vec unit-norm."""
+    """Top-k (ids, scores). `space`, `vectors`, `ids` are in the stored (cluster) order; q_vec unit-norm.
+
+    `impl`: "numba" (compiled kernels, kernels.py), "numpy" (the vectorised batch scan below, kept as the
+    fallback where numba is missing and as a second implementation the tests hold to the same results) or
+    "auto" (numba when importable).
+    """
+    if impl == "auto":
+        impl = "numba" if _have_numba() else "numpy"
+    if impl == "numba":
+        return _search_compiled(cc, space, vectors, ids, q_xy, q_vec, k, mu, slack, stats)
+    if impl != "numpy":
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     with _one_blas_thread():
         return _search(cc, space, vectors, ids, q_xy, q_vec, k, mu, slack, stats)
+
+
+_NO_CODES = (np.zeros((1, 1), dtype=np.int8), np.zeros(1), np.zeros(1))
+
+
+def _search_compiled(cc, space, vectors, ids, q_xy, q_vec, k, mu, slack, stats):
+    """The compiled query: cluster bounds in one loop, exact d_max (cluster_d_max), heap-ordered scan."""
+    from . import kernels
+
+    q64 = np.ascontiguousarray(q_vec, dtype=np.float64)
+    qt64 = kernels.project(cc.basis, q64)
+    q_r = float(np.sqrt(max(0.0, 1.0 - float(qt64 @ qt64)))) + 1e-6
+    qn = float(np.sqrt(qt64 @ qt64))
+    qhat = qt64 / qn if qn > 0 else qt64
+    hav = space.metric == "haversine"
+    qe = np.ascontiguousarray(space.embed_query(q_xy))
+    near, far, sim = kernels.cluster_bounds(
+        cc.lo, cc.hi, qe, cc.centroids, qhat, qn, cc.cos_t, cc.sin_t, cc.pmax, cc.pmin, cc.rmax, q_r, hav,
+        EARTH_RADIUS_M,
+    )
+    dmax = compiled_d_max(cc, space, q_xy, qe, far)
+    use_codes = cc.codes is not None
+    codes, cscale, cerr = (cc.codes, cc.cscale, cc.cerr) if use_codes else _NO_CODES
+    kk = min(k, len(ids))
+    rows, f, kth, n_vis, n_pre, n_code = kernels.scan(
+        near, sim, cc.start, space.emb, qe, cc.prefix, qt64, cc.resid, q_r, codes, q64, cscale, cerr,
+        use_codes, vectors, q64, float(mu), float(dmax), hav, EARTH_RADIUS_M, kk, float(slack),
+        SCREEN_MARGIN,
+    )
+    cand = rows[f >= kth - SCREEN_MARGIN] if np.isfinite(kth) else rows
+    if stats is not None:
+        stats["clusters_visited"] = int(n_vis)
+        stats["objects_prefix"] = int(n_pre)
+        stats["objects_int8"] = int(n_code)
+        stats["objects_scored"] = len(rows)
+    scores = exact_scores(vectors, cand, q_vec, space.distances(q_xy, cand), dmax, mu)
+    return rank_topk(ids[cand], scores, k)
 
 
 # first full-vector pass of a batch: the survivors with the best stage-1 bounds, to raise the k-th score
