@@ -78,9 +78,16 @@ class DataConfig(_Strict):
         default_factory=lambda: {"image_caption": 1.0, "image_path": 0.5, "text_image": 0.25, "fusion_caption": 0.25}
     )
     max_train_examples: int | None = None  # cap (debugging / demos)
+    # Views of one place (same point, other headings) put together in a batch, up to this many: they become
+    # each other's in-batch negatives, which is what teaches heading / what-is-in-front. 1 = plain shuffle.
+    place_group_size: int = Field(1, ge=1)
     image_size: int | None = None  # resize the longer side to this many pixels (None: as stored)
     num_workers: int = 0
     instructions: dict[str, str] = Field(default_factory=dict)  # override the default per-pair instructions
+    # Probability that an item is encoded with an instruction drawn from the dataset's own task instructions
+    # (tasks/*/task.json, by the item's modality) instead of its pair type's: the embedder then answers to
+    # the prompts ugbench gives at evaluation, not only to the one it was trained with. 0 = off.
+    task_instruction_prob: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class GraphEncoderConfig(_Strict):
@@ -101,6 +108,12 @@ class GraphEncoderConfig(_Strict):
     use_edge_features: bool = True
     use_coordinates: bool = True
     node_encoder_only: bool = False  # skip message passing: node text (+coords) MLP only
+    # Also add a learnt map of each item's mean graph token to its pooled embedding (zero at the start, so
+    # training begins exactly at the stage-1 model). Not in the paper: a random-weight 2-layer LM (the tiny
+    # test/demo backbone) does not carry soft-token content to the last token, and its graph tokens collapse
+    # to one constant "graph present" vector (measured: cosine 0.9999 between any two nodes' tokens after
+    # training). Real backbones keep it off.
+    late_fusion: bool = False
 
 
 class OptimConfig(_Strict):

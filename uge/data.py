@@ -75,6 +75,8 @@ class PairBuilder:
         max_positives: int,
         with_graph: bool,
         seed: int,
+        instruction_pool: dict[str, list[str]] | None = None,
+        instruction_prob: float = 0.0,
     ):
         self.views = views.reset_index(drop=True)
         self.by_id = {iid: i for i, iid in enumerate(self.views["image_id"])}
@@ -88,6 +90,8 @@ class PairBuilder:
         self.max_positives = max_positives
         self.with_graph = with_graph
         self.seed = seed
+        self.pool = {k: v for k, v in (instruction_pool or {}).items() if v}
+        self.pool_prob = instruction_prob if self.pool else 0.0
 
     def __len__(self) -> int:
         return len(self.views)
@@ -152,13 +156,32 @@ class PairBuilder:
             q = Item(text=qtext, image_id=iid, instruction=instr, graph=self._graph(row), key=f"fus:{iid}")
             pos = [Item(text=str(row["caption"]), key=f"cap:{iid}")]
             neg = [Item(text=str(n["caption"]), key=f"cap:{n['image_id']}") for n in negs]
+        if self.pool_prob:
+            for it in (q, *pos, *neg):
+                self._maybe_task_instruction(it, rng)
         return Example(query=q, positives=pos, negatives=neg)
+
+    def _maybe_task_instruction(self, item: Item, rng) -> None:
+        """Swap in one of the dataset's task instructions for this item's modality, with probability pool_prob.
+        Drawn for every item (used or not) so the random stream does not depend on the pool's contents."""
+        u, k = rng.random(), rng.integers(1 << 30)
+        choices = self.pool.get("image" if item.image_id else "text", [])
+        if choices and u < self.pool_prob:
+            item.instruction = choices[int(k) % len(choices)]
 
 
 class StepSampler:
-    """Which rows each rank uses at (epoch, step): a pure function, so resume needs only the position."""
+    """Which rows each rank uses at (epoch, step): a pure function, so resume needs only the position.
 
-    def __init__(self, n_rows: int, global_batch: int, seed: int):
+    With `groups` (one place id per row) and `group_size` > 1, rows are shuffled in units of up to
+    `group_size` views of the same place (a street-view point's headings), so those views share a batch and
+    are each other's in-batch negatives in both loss directions: the only way to learn what tells views of
+    one place apart (heading, what is in front). Places are drawn in a fresh order every epoch, as are the
+    views inside a place; every row is still used once per epoch.
+    """
+
+    def __init__(self, n_rows: int, global_batch: int, seed: int, *, groups: np.ndarray | None = None,
+                 group_size: int = 1):
         if n_rows < global_batch:
             raise UserError(
                 f"the training split has {n_rows} rows but one optimizer step needs {global_batch} "
@@ -166,10 +189,49 @@ class StepSampler:
             )
         self.n_rows, self.global_batch, self.seed = n_rows, global_batch, seed
         self.steps_per_epoch = n_rows // global_batch  # the incomplete last batch is dropped (same size every step)
+        self.group_size = group_size if groups is not None else 1
+        if self.group_size > 1:
+            _, self._group_of = np.unique(np.asarray(groups), return_inverse=True)
+        self._epoch: int | None = None
+        self._perm: np.ndarray | None = None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 7919, epoch])
+        if self.group_size <= 1:
+            return rng.permutation(self.n_rows)
+        units: list[np.ndarray] = []
+        order = rng.permutation(self.n_rows)  # shuffles the views inside each place
+        by_group = pd.Series(order).groupby(self._group_of[order], sort=True)
+        for _, rows in by_group:
+            r = rows.to_numpy()
+            units.extend(r[i : i + self.group_size] for i in range(0, len(r), self.group_size))
+        return np.concatenate([units[i] for i in rng.permutation(len(units))])
 
     def rows(self, epoch: int, step_in_epoch: int) -> np.ndarray:
-        perm = np.random.default_rng([self.seed, 7919, epoch]).permutation(self.n_rows)
-        return perm[step_in_epoch * self.global_batch : (step_in_epoch + 1) * self.global_batch]
+        if epoch != self._epoch:
+            self._epoch, self._perm = epoch, self._permutation(epoch)
+        return self._perm[step_in_epoch * self.global_batch : (step_in_epoch + 1) * self.global_batch]
+
+
+def place_ids(views: pd.DataFrame) -> np.ndarray:
+    """A place per row: views taken at the same point (coordinates equal to ~1 cm) share one."""
+    return (views["lat"].round(7).astype(str) + "," + views["lon"].round(7).astype(str)).to_numpy()
+
+
+def task_instruction_pool(data) -> dict[str, list[str]]:
+    """The instructions a UGData's tasks give each side, by that side's modality ('image' / 'text'), sorted.
+
+    An image side takes the instruction its task gives images (query or document); text likewise. Sides
+    that mix modalities (text + image queries) count for both."""
+    pool: dict[str, set[str]] = {"image": set(), "text": set()}
+    for name in data.task_names():
+        spec = data.task_spec(name)
+        for side, mods in (("query", spec.query_modalities), ("document", spec.doc_modalities)):
+            instr = (spec.instructions or {}).get(side)
+            for m in mods:
+                if instr and m in pool:
+                    pool[m].add(str(instr))
+    return {k: sorted(v) for k, v in pool.items()}
 
 
 def check_views(views: pd.DataFrame, *, stage: int, data_dir: str, split: str) -> None:

@@ -65,7 +65,7 @@ def all_reduce_grads(params: list[torch.nn.Parameter]) -> None:
     encoder parameters train, so one flat all-reduce per optimizer step is cheap and exact.
     """
     rank, size = world()
-    if size == 1:
+    if size == 1 or not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1).float() for g in grads])

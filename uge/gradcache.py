@@ -44,17 +44,24 @@ def gradcache_step(
     chunks: Sequence[Any],
     loss_fn: Callable[[torch.Tensor], Any],
     backward: Callable[[torch.Tensor], None] = lambda t: t.backward(),
+    n_chunks: int | None = None,
 ) -> Any:
     """Run one GradCache forward/backward.
 
     encode(chunk) -> (n_chunk, D) embeddings; loss_fn(all_embeddings) -> object with `.loss` (or a tensor);
     backward(t) backpropagates a scalar (e.g. accelerator.backward). Returns loss_fn's output, detached.
+    n_chunks > len(chunks): run the last chunk again that many extra times, in both passes, with zero
+    gradient. Under FSDP every process must run the model equally often (each run all-gathers weights) while
+    processes can hold different numbers of documents; the padding runs change no gradient.
     """
+    pad = max(0, (n_chunks or 0) - len(chunks))
     reps, states = [], []
     with torch.no_grad():
         for c in chunks:
             states.append(RandContext())
             reps.append(encode(c))
+        for _ in range(pad):
+            encode(chunks[-1])
     cached = torch.cat(reps).detach().requires_grad_(True)
     out = loss_fn(cached)
     loss = out.loss if hasattr(out, "loss") else out
@@ -67,6 +74,8 @@ def gradcache_step(
             again = encode(c)
         backward((again * grad[off : off + n].to(again.dtype)).sum())
         off += n
+    for _ in range(pad):
+        backward((encode(chunks[-1]) * 0.0).sum())
     if hasattr(out, "loss"):
         out.loss = out.loss.detach()
         return out

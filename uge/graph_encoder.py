@@ -101,6 +101,11 @@ class GraphEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Sequential(nn.Linear(h, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))
         self.out_norm = nn.LayerNorm(llm_hidden)
+        self.readout: nn.Linear | None = None
+        if cfg.late_fusion:  # see GraphEncoderConfig.late_fusion; zero so the untrained stage 2 == stage 1
+            self.readout = nn.Linear(llm_hidden, llm_hidden)
+            nn.init.zeros_(self.readout.weight)
+            nn.init.zeros_(self.readout.bias)
 
     def forward(
         self,

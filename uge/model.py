@@ -144,6 +144,13 @@ class UGEModel(nn.Module):
 
     # ----------------------------------------------------------------------------------------- encode
 
+    def _late_fusion(self, toks: torch.Tensor, sizes: Sequence[int], n_graph: Sequence[int]) -> torch.Tensor:
+        """(B, hidden): readout(mean of the item's graph tokens) for items with a graph, 0 for the rest."""
+        means = torch.stack([t.mean(0) for t in torch.split(toks, list(sizes))])
+        out = toks.new_zeros(len(n_graph), toks.shape[-1])
+        rows = torch.tensor([i for i, n in enumerate(n_graph) if n], device=toks.device)
+        return out.index_copy(0, rows, self.graph_encoder.readout(means))
+
     def forward(self, inputs: Sequence[EncodeInput]) -> torch.Tensor:
         """Embed a batch: (B, embed_dim), L2-normalised when embedding.normalize."""
         use_graph = self.graph_encoder is not None
@@ -153,6 +160,8 @@ class UGEModel(nn.Module):
         n_graph = [next(it) if use_graph and x.graph else 0 for x in inputs]
         batch = self.adapter.prepare(inputs, n_graph)
         h = self.adapter.embed(self.lm, batch, toks)
+        if toks is not None and self.graph_encoder.readout is not None:
+            h = h + self._late_fusion(toks, sizes, n_graph).to(h.dtype)
         if self.proj is not None:
             h = self.proj(h.to(self.proj.weight.dtype))
         h = h.float()

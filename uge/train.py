@@ -17,6 +17,8 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,34 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import UGEConfig, load_config, save_config
-from .data import Example, Item, PairBuilder, StepSampler, check_views, stable_key
+from .data import (
+    Example,
+    Item,
+    PairBuilder,
+    StepSampler,
+    check_views,
+    place_ids,
+    stable_key,
+    task_instruction_pool,
+)
 from .distributed import all_reduce_grads, world
 from .gradcache import gradcache_step
 from .losses import LossOutput, info_nce
 from .model import EncodeInput, UGEModel
+from .sharding import (
+    DEEPSPEED_UNSUPPORTED,
+    FSDPSettings,
+    FullOptimizerState,
+    clip_grad_norm,
+    common_count,
+    deepspeed_requested,
+    fsdp_requested,
+    fsdp_settings,
+    full_trainable_state,
+    load_optimizer_state,
+    shard_model,
+    state_dict_override,
+)
 
 
 class SimulatedKill(RuntimeError):
@@ -120,20 +145,19 @@ class Trainer:
         self.cfg = cfg
         t = cfg.train
         from accelerate import Accelerator
-        from accelerate.utils import DistributedType
 
         use_cpu = t.cpu or not torch.cuda.is_available()
         mp = t.mixed_precision
         if mp == "auto":
             mp = "no" if use_cpu else "bf16"
+        if deepspeed_requested():
+            raise UserError(DEEPSPEED_UNSUPPORTED)
         self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=mp)
-        if self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-            raise UserError(
-                "this trainer syncs LoRA/graph-encoder gradients itself (one all-reduce per step, exact with GradCache); "
-                "launch with configs/accelerate/single_gpu.yaml or multi_gpu_ddp.yaml -- see docs/training.md for "
-                "FSDP/ZeRO-2 (sharding only pays off for the frozen base weights, which the DDP path keeps in bf16)"
-            )
         self.rank, self.world = world()
+        # FSDP (uge/sharding.py): shards the frozen backbone; with one process there is nothing to shard.
+        self.fsdp: FSDPSettings | None = None
+        if fsdp_requested(self.accelerator) and self.world > 1:
+            self.fsdp = fsdp_settings(self.accelerator)
         self.main = self.accelerator.is_main_process
         self.run_dir = Path(t.output_dir)
         seed_everything(t.seed)
@@ -203,11 +227,25 @@ class Trainer:
         if cfg.backbone.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.to(self.accelerator.device)
+        if self.resume_path is not None:  # weights before sharding: checkpoints hold full tensors
+            load_model_weights(self.model, self.resume_path)
         self.params = [p for _, p in self.model.trainable_named_parameters()]
+        self.replicated = self.params  # the parameters whose gradients all_reduce_grads averages
+        self.plan_units: list[str] = []  # the layers FSDP shards (empty without FSDP)
+        if self.fsdp is not None:
+            plan = shard_model(self.model, self.fsdp, self.accelerator.device, [EncodeInput(text="probe")],
+                               keep_whole=[self.model.proj, self.model.temperature, self.model.graph_encoder])
+            self.params = [p for _, p in self.model.trainable_named_parameters()]  # now partly DTensors
+            self.replicated, self.plan_units = plan.replicated, plan.units
+            if self.main:
+                print(f"FSDP: {len(plan.units)} layers sharded (e.g. {plan.units[0] if plan.units else 'none'}), "
+                      f"{len(plan.sharded)} trainable tensors sharded, {len(plan.replicated)} replicated",
+                      file=sys.stderr)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(self.model.param_groups(), lr=o.lr, betas=o.betas, eps=o.eps)
         self.global_batch = self.world * t.per_device_batch_size * t.gradient_accumulation_steps
-        self.sampler = StepSampler(len(self.views), self.global_batch, t.seed)
+        self.sampler = StepSampler(len(self.views), self.global_batch, t.seed, group_size=cfg.data.place_group_size,
+                                   groups=place_ids(self.views) if cfg.data.place_group_size > 1 else None)
         total = t.max_steps if t.max_steps else max(1, math.ceil(t.epochs * self.sampler.steps_per_epoch))
         self.scheduler = get_scheduler(
             cfg.optim.scheduler if cfg.optim.scheduler != "constant" else "constant_with_warmup",
@@ -220,6 +258,8 @@ class Trainer:
             self.views, pair_types=cfg.data.pair_types, instructions=cfg.data.instructions,
             hard_negatives=cfg.loss.hard_negatives, max_positives=cfg.loss.max_positives,
             with_graph=cfg.train.stage == 2, seed=t.seed,
+            instruction_pool=task_instruction_pool(self.data) if cfg.data.task_instruction_prob else None,
+            instruction_prob=cfg.data.task_instruction_prob,
         )
         self.images = ImageCache(self.data, max_side=cfg.data.image_size)
         if self.resume_path is not None:
@@ -228,8 +268,11 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         import json
 
-        load_model_weights(self.model, path)
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
+        opt_sd = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+        if self.fsdp is not None:
+            load_optimizer_state(self.model, self.optimizer, opt_sd)
+        else:
+            self.optimizer.load_state_dict(opt_sd)
         self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
         st = json.loads((path / "trainer_state.json").read_text())
         if st["total_steps"] != self.state.total_steps or st["steps_per_epoch"] != self.state.steps_per_epoch:
@@ -271,7 +314,8 @@ class Trainer:
         chunk = cfg.train.gradcache_chunk_size
         if chunk:
             chunks = [inputs[i : i + chunk] for i in range(0, len(inputs), chunk)]
-            out = gradcache_step(encode, chunks, loss_fn, backward=lambda t: t.backward())
+            n_chunks = common_count(len(chunks), self.accelerator.device) if self.fsdp is not None else None
+            out = gradcache_step(encode, chunks, loss_fn, backward=lambda t: t.backward(), n_chunks=n_chunks)
         else:
             out = loss_fn(encode(inputs))
             out.loss.backward()
@@ -293,10 +337,13 @@ class Trainer:
             losses.append(float(out.loss))
             accs.append(out.accuracy)
             ndocs.append(out.n_docs)
-        all_reduce_grads(self.params)
+        all_reduce_grads(self.replicated)  # under FSDP the sharded (LoRA) gradients are already reduced
         gnorm = float("nan")
         if self.cfg.optim.max_grad_norm:
-            gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, self.cfg.optim.max_grad_norm))
+            if self.fsdp is not None:
+                gnorm = clip_grad_norm(self.params, self.cfg.optim.max_grad_norm)
+            else:
+                gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, self.cfg.optim.max_grad_norm))
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -321,11 +368,24 @@ class Trainer:
             torch.distributed.all_gather_object(gathered, rngs[0])
             rngs = gathered
         path = self.run_dir / f"checkpoint-{self.state.step}"
-        if self.main:
-            save_checkpoint(self.model, self.cfg, self.run_dir, self.state, self.optimizer, self.scheduler, rngs,
-                            name=self.run_name, keep=self.cfg.train.save_total_limit)
+        optimizer = FullOptimizerState(self.model, self.optimizer) if self.fsdp is not None else self.optimizer
+        with self._full_weights():
+            if self.main:
+                save_checkpoint(self.model, self.cfg, self.run_dir, self.state, optimizer, self.scheduler, rngs,
+                                name=self.run_name, keep=self.cfg.train.save_total_limit)
         self.accelerator.wait_for_everyone()
         return path
+
+    @contextmanager
+    def _full_weights(self) -> Iterator[None]:
+        """Under FSDP: gather the sharded trainable tensors (every process must enter), so that saving the peft
+        adapter on the main process writes full tensors. Without FSDP: nothing to do."""
+        if self.fsdp is None:
+            yield
+            return
+        full = full_trainable_state(self.model.lm)
+        with state_dict_override(self.model.lm, full):
+            yield
 
     @property
     def run_name(self) -> str:
@@ -358,11 +418,12 @@ class Trainer:
                     raise SimulatedKill(f"stopped after step {step} (train.stop_after_steps)")
             final = self.run_dir / "final"
             self.save()  # every process: the RNG states are gathered
-            if self.main:
-                from ugdata.common.atomic import atomic_dir
+            with self._full_weights():
+                if self.main:
+                    from ugdata.common.atomic import atomic_dir
 
-                with atomic_dir(final, overwrite=True) as tmp:
-                    save_model_files(self.model, cfg, tmp, name=self.run_name)
+                    with atomic_dir(final, overwrite=True) as tmp:
+                        save_model_files(self.model, cfg, tmp, name=self.run_name)
             self.accelerator.wait_for_everyone()
             return final
         finally:

@@ -12,7 +12,7 @@ from uge.gradcache import gradcache_step
 from uge.graph_data import GraphStore
 from uge.graph_encoder import GraphEncoder
 from uge.losses import info_nce
-from uge.model import UGEModel
+from uge.model import EncodeInput, UGEModel
 from uge.train import ImageCache, flatten, to_inputs
 
 
@@ -128,3 +128,31 @@ def test_graph_encoder_ablations(fake_data):
     enc = GraphEncoder(GraphEncoderConfig(hidden_dim=16, edge_dim=8), 12, 24).eval()
     other = enc(feats, gb.lonlat, gb.edge_index, gb.edge_attr * 2)
     assert not torch.allclose(outs["full"], other)
+
+
+def test_late_fusion_starts_at_zero_then_reads_the_graph(fake_data, tmp_path):
+    """graph.late_fusion adds readout(mean graph token) to the pooled state: zero at the start (stage 2 begins
+    exactly where the soft tokens alone leave it), and after one optimiser step the graph content matters."""
+    from standin import StandinAdapter
+
+    d = ugdata.load(fake_data)
+    store = GraphStore(d.nodes, d.edges)
+    outs = {}
+    for late in (False, True):
+        sections = {"graph": {"hidden_dim": 32, "edge_dim": 8, "late_fusion": late}, "train": {"stage": 2, "stage2_only": True}}
+        cfg = config_from_dict(standin_config(fake_data, tmp_path / str(late), **sections))
+        model = UGEModel(StandinAdapter(), cfg, store).eval()
+        views = d.views("train").iloc[:4]
+        inputs = [EncodeInput(text=c, graph=list(g)) for c, g in zip(views.caption, views.graph_context, strict=True)]
+        outs[late] = model(inputs).detach()
+    assert torch.allclose(outs[False], outs[True], atol=1e-6)
+    assert (model.graph_encoder.readout is not None) and not any(
+        p.abs().sum() for p in model.graph_encoder.readout.parameters())
+    model.train()
+    opt = torch.optim.SGD([p for _, p in model.trainable_named_parameters()], lr=0.5)
+    loss = -(model(inputs) * torch.randn(4, model.embed_dim)).sum()
+    loss.backward()
+    opt.step()
+    model.eval()
+    swapped = [EncodeInput(text=x.text, graph=inputs[(i + 1) % 4].graph) for i, x in enumerate(inputs)]
+    assert not torch.allclose(model(inputs), model(swapped), atol=1e-4)
