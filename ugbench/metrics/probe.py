@@ -1,6 +1,9 @@
 """Scores for probes on frozen embeddings (urban perception).
 
-- r2:        coefficient of determination of out-of-fold predictions, 1 - SS_res / SS_tot (sklearn r2_score)
+- r2:        coefficient of determination of out-of-fold predictions, 1 - SS_res / SS_tot (sklearn r2_score;
+             0.0 when the truth is constant, where it is undefined: sklearn's 1.0 for an exact constant
+             prediction gave every model, even one with no information, R^2 1 on a target that is all zero
+             in a split, e.g. `water` on the pinned city's val split)
 - spearman:  Spearman rank correlation of out-of-fold predictions with the truth (scipy; 0.0 when either
              side is constant, where the coefficient is undefined)
 - accuracy, macro_f1: of out-of-fold class predictions (sklearn; macro_f1 averages F1 over the classes
@@ -24,7 +27,8 @@ def regression_scores(y_true, y_pred) -> dict[str, float]:
         rho = 0.0
     else:
         rho = float(spearmanr(y_true, y_pred).statistic)
-    return {"r2": float(r2_score(y_true, y_pred)), "spearman": rho}
+    r2 = 0.0 if np.ptp(y_true) == 0 else float(r2_score(y_true, y_pred))
+    return {"r2": r2, "spearman": rho}
 
 
 def classification_scores(y_true, y_pred) -> dict[str, float]:

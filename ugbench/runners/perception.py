@@ -8,7 +8,8 @@ float columns are regression targets and integer/bool/string columns classificat
 For each target and each fold f, a probe is fitted on the other folds and predicts fold f:
   regression      StandardScaler + RidgeCV(alphas=PROBE_ALPHAS) (efficient leave-one-out alpha choice
                   inside the training folds only), scored by R^2 and Spearman on the pooled
-                  out-of-fold predictions;
+                  out-of-fold predictions, each with its fold's intercept replaced by the split's mean
+                  (see "Fold intercepts" below);
   classification  StandardScaler + LogisticRegression(C=1, lbfgs, max_iter=1000), scored by accuracy and
                   macro-F1 on the pooled out-of-fold predictions.
 pairs.parquet (optional): `split`, `attribute`, `image_a`, `image_b`, `label` (1.0 when image_a scores
@@ -17,6 +18,27 @@ two images (both in the same split, so both have out-of-fold predictions).
 Reported: per target under `targets`, their means as r2 / spearman / accuracy / macro_f1, and
 pairwise_accuracy.
 
+Fold intercepts: a fold's probe predicts intercept + w.z(x), where z is x standardised on the training
+folds and the intercept is the training folds' target mean (the standardised features are centred
+there). That mean carries nothing from the embeddings, and under spatially blocked folds it runs opposite
+to the held-out fold (a fold with high targets leaves a lower mean behind), so pooling the folds'
+predictions ranked a model with no information well below chance: random 64-d features scored Spearman
+-0.36 and pairwise accuracy 0.33 on the pinned city's test split (20 seeds: -0.356 +- 0.014, 0.326 +-
+0.007). The probe's score for an item is therefore its embedding part w.z(x) plus one constant shared by
+all folds, the split's target mean:
+  - Spearman and pairwise accuracy do not depend on that constant (ranks of a common shift), so they use
+    nothing from the held-out targets; random features now score Spearman -0.007 +- 0.024 and pairwise
+    0.495 +- 0.016 on the same split and seeds;
+  - R^2 does: with the split's mean (the same scalar R^2 measures against) it is the share of variance
+    around that mean explained by the probe's deviations, 0 for a probe that predicts no deviation and
+    below 0 when the deviations are noise. That one scalar is the same for every model.
+Scoring each metric within each held-out fold and averaging (sklearn's cross_val_score) also removes the
+offset from Spearman, but not from R^2 (each fold's R^2 still charges the training mean's miss), it drops
+the between-fold part of what a model knows, gives an 8-item fold the weight of a 72-item one, and most
+pairs (79% on the pinned test split; ugdata samples them within a split, not a fold) compare items of two
+folds. Classification probes are unchanged: their intercepts carry the training folds' class shares,
+which can shift between folds too, but a predicted class cannot be re-centred as a score can.
+
 Degenerate features: when every item of a split has the same embedding (up to float noise), e.g. a
 text-only model on these image-only items (all-zero or all-equal vectors), the model knows nothing about
 any item. Fitting a probe anyway predicts each fold's training mean, and those means are anti-correlated
@@ -24,7 +46,9 @@ with the held-out folds' values (a fold with high targets leaves a lower mean be
 models at Spearman -0.4 to -0.6. Like the ranking tie rule, such a split is scored at the chance level
 instead: one constant prediction for every item (the split's target mean, or its most frequent class), so
 Spearman 0, R^2 0, pairwise accuracy 0.5 (all ties), accuracy = the majority share; the split's scores say
-`degenerate_features: true`.
+`degenerate_features: true`. (The fold-intercept rule gives the same regression scores for exactly
+constant features; the check stays because features constant up to float noise would otherwise be
+scaled up to unit variance by the probe's StandardScaler and fitted as if they were information.)
 """
 
 from __future__ import annotations
@@ -66,11 +90,13 @@ def _targets(spec, df: pd.DataFrame, where: str) -> tuple[list[str], list[str]]:
 
 
 def _oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classify: bool) -> np.ndarray:
+    """Out-of-fold predictions; a regression fold's intercept is replaced by mean(y) (module docstring)."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     pred = np.empty(len(y), dtype=object if classify else np.float64)
+    shared = float(np.mean(y)) if not classify and len(y) else 0.0
     for f in np.unique(folds):
         test = folds == f
         train = ~test
@@ -85,7 +111,12 @@ def _oof(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classify: bool) -> np.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(x[train], y[train])
-        pred[test] = model.predict(x[test])
+        if classify:
+            pred[test] = model.predict(x[test])
+        else:
+            # the ridge intercept on training-standardised features is mean(y[train]): keep only the
+            # embedding part w.z(x) and put every fold on the same constant (see "Fold intercepts")
+            pred[test] = model.predict(x[test]) - float(model[-1].intercept_) + shared
     return pred
 
 
