@@ -38,8 +38,8 @@ class Profile:
     synth: int = 150
     clip: str | None = None  # W,S,E,N of the embedded extract; None = the whole extract
     views_per_point: int = 4
-    stage1_steps: int = 150
-    stage2_steps: int = 100
+    stage1_steps: int = 300  # x 2 processes x batch 8: ~13 epochs of the ~370 training views
+    stage2_steps: int = 150
     batch_size: int = 8
     cssr_epochs: int = 30
     baselines: list[str] = field(default_factory=lambda: ["random", "bm25", "minilm", "geo-prior"])
@@ -49,7 +49,7 @@ class Profile:
 PROFILES = {
     "full": Profile(),
     "quick": Profile(
-        synth=60, clip="24.935,60.164,24.947,60.172", stage1_steps=40, stage2_steps=16, cssr_epochs=8,
+        synth=60, clip="24.935,60.164,24.947,60.172", stage1_steps=100, stage2_steps=40, cssr_epochs=8,
         baselines=["random", "bm25", "minilm"],
         tasks="geoloc_rank,grounding_nearest_poi_graph,perception_osm_graph,retrieval_caption2image,"
         "retrieval_image2image_graph,streetsem_text2view,streetsem_fov",
