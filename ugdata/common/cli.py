@@ -36,11 +36,25 @@ def run_app(app: typer.Typer) -> None:
     except SystemExit:
         raise
     except Exception as e:  # click's usage errors come here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        usage, abort = _click_exception_types()
+        if isinstance(e, usage):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, abort):
             sys.exit(1)
         raise
+
+
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(ClickException types, Abort types): typer >= 0.2x vendors its own click as `typer._click`, whose
+    exceptions are not click's, so both families are matched."""
+    usage: list[type] = []
+    abort: list[type] = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            m = __import__(mod, fromlist=["ClickException"])
+        except ImportError:
+            continue
+        usage += [m.ClickException] if hasattr(m, "ClickException") else []
+        abort += [m.Abort] if hasattr(m, "Abort") else []
+    return tuple(usage), tuple(abort)
