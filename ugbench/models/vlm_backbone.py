@@ -301,7 +301,11 @@ class Backbone:
             target_modules=target_modules or self.lora_target_modules,
             **lora_kwargs,
         )
-        self.model = get_peft_model(self.model, cfg)
+        with warnings.catch_warnings():
+            # peft 0.21 reads `is_gradient_checkpointing`, which transformers 5 deprecates: a warning on every
+            # LoRA wrap that is neither ours nor actionable (peft's fix is pending upstream).
+            warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+            self.model = get_peft_model(self.model, cfg)
         return self.model
 
     def save_adapter(self, out_dir: str | Path) -> Path:
