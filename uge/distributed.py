@@ -76,3 +76,12 @@ def all_reduce_grads(params: list[torch.nn.Parameter]) -> None:
         k = g.numel()
         p.grad = flat[off : off + k].view_as(p).to(p.dtype)
         off += k
+
+
+def common_count(n: int, device: torch.device) -> int:
+    """The largest `n` over all processes (1 process: `n`); `device` is where the backend communicates."""
+    if world()[1] == 1:
+        return n
+    t = torch.tensor([n], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())

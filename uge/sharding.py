@@ -219,15 +219,6 @@ def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> float:
     return float(total)
 
 
-def common_count(n: int, device: torch.device) -> int:
-    """The largest `n` over all processes (1 process: `n`); `device` is where the backend communicates."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return n
-    t = torch.tensor([n], dtype=torch.long, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
-
-
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 

@@ -50,7 +50,7 @@ from .data import (
     stable_key,
     task_instruction_pool,
 )
-from .distributed import all_reduce_grads, world
+from .distributed import all_reduce_grads, common_count, world
 from .gradcache import gradcache_step
 from .losses import LossOutput, info_nce
 from .model import EncodeInput, UGEModel
@@ -59,7 +59,6 @@ from .sharding import (
     FSDPSettings,
     FullOptimizerState,
     clip_grad_norm,
-    common_count,
     deepspeed_requested,
     fsdp_requested,
     fsdp_settings,

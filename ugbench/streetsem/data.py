@@ -16,6 +16,8 @@ import numpy as np
 
 from ugdata.common.errors import DataError
 
+from . import geohash as gh
+
 QUERY_TYPES: tuple[str, ...] = ("atmosphere", "activity", "object", "geography", "creativity")
 STREETSEM_FOV_DEGREES: tuple[int, ...] = (0, 90, 180, 270)
 N_FOV = 4
@@ -32,8 +34,8 @@ class StreetSemData:
     query_vec: np.ndarray  # float32 (n, 5, d_txt), order QUERY_TYPES
     lat: np.ndarray  # float64
     lng: np.ndarray  # float64
-    geohash: np.ndarray  # str, 10 chars
     city: np.ndarray  # str
+    geohash: np.ndarray | None = None  # str, 10 chars; None: encoded from lat/lng (StreetSem's LMDB ships its own)
     split: np.ndarray | None = None  # str train|val|test
     content_text: np.ndarray | None = None  # str, the VLM summary (raw / UGData sources only)
     query_text: np.ndarray | None = None  # str (n, 5)
@@ -43,6 +45,8 @@ class StreetSemData:
 
     def __post_init__(self) -> None:
         n = len(self.image)
+        if self.geohash is None:
+            self.geohash = np.array(gh.encode_many(self.lat, self.lng), dtype=object)
         if self.keys is None:
             self.keys = np.array([f"{i}_{int(f) * 90}" for i, f in zip(self.image, self.fov, strict=True)], dtype=object)
         for name in ("fov", "image_vec", "content_vec", "query_vec", "lat", "lng", "geohash", "city", "keys"):

@@ -25,7 +25,6 @@ import pandas as pd
 
 from ugdata.common.errors import DataError, UserError
 
-from . import geohash as gh
 from .data import QUERY_TYPES, STREETSEM_FOV_DEGREES, StreetSemData
 from .features import image_encoder, text_encoder
 
@@ -126,7 +125,6 @@ def load_raw(
         query_vec=qvec,
         lat=lat,
         lng=lng,
-        geohash=np.array(gh.encode_many(lat, lng), dtype=object),
         city=(df["city"].astype(str) if "city" in df.columns else pd.Series([""] * len(df))).to_numpy(dtype=object),
         content_text=content_text,
         query_text=qtext,
@@ -189,7 +187,6 @@ def load_ugdata(
         query_vec=qvec,
         lat=lat,
         lng=lng,
-        geohash=np.array(gh.encode_many(lat, lng), dtype=object),
         city=views["city"].astype(str).to_numpy(dtype=object) if "city" in views else np.array([""] * len(views), dtype=object),
         split=views["split"].astype(str).to_numpy(dtype=object),
         content_text=content_text,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import geohash as gh
 from .data import QUERY_TYPES, StreetSemData
 
 
@@ -65,7 +64,6 @@ def synthetic_streetsem(
         query_vec=np.stack([r[4] for r in rows]).astype(np.float32),
         lat=lat[pl],
         lng=lng[pl],
-        geohash=np.array(gh.encode_many(lat[pl], lng[pl]), dtype=object),
         city=np.array(["synthetic"] * len(rows), dtype=object),
         source={"kind": "synthetic", "seed": seed, "n_places": n_places},
     )
