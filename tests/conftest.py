@@ -14,3 +14,18 @@ if "UG_CACHE" not in os.environ:
     import tempfile
 
     os.environ["UG_CACHE"] = tempfile.mkdtemp(prefix="ug-test-cache-")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread per test: the models here are toy-sized, where more threads only spin, and CI's two
+    cores are shared with the test's own worker processes (accelerate launches, DataLoader workers)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -182,6 +182,10 @@ def load_model_weights(model, path: Path, *, strict_heads: bool = True) -> None:
         part = {k[len(prefix):]: v for k, v in heads.items() if k.startswith(prefix)}
         if not part and not strict_heads:
             continue
+        if prefix == "graph_encoder." and part and "text_mean" not in part:
+            # a stage-2 checkpoint from before node-text standardisation: it read the raw features (identity)
+            part.setdefault("text_mean", torch.zeros_like(mod.text_mean))
+            part.setdefault("text_scale", torch.ones_like(mod.text_scale))
         try:
             mod.load_state_dict(part, strict=True)
         except RuntimeError as e:

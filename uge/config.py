@@ -99,6 +99,9 @@ class GraphEncoderConfig(_Strict):
     coord_min_radius: float = 1e-6
     coord_max_radius: float = 360.0
     node_text_max_tokens: int = 128
+    # Centre and scale the node text features on the training graph before the node MLP (see
+    # GraphEncoder.text_mean). Not in the paper.
+    standardize_node_text: bool = True
     gat_layers: int = 2
     gat_heads: int = 4
     edge_dim: int = 16
@@ -108,12 +111,15 @@ class GraphEncoderConfig(_Strict):
     use_edge_features: bool = True
     use_coordinates: bool = True
     node_encoder_only: bool = False  # skip message passing: node text (+coords) MLP only
-    # Also add a learnt map of each item's mean graph token to its pooled embedding (zero at the start, so
+    # Also add a learnt map of each item's pooled graph tokens to its pooled embedding (zero at the start, so
     # training begins exactly at the stage-1 model). Not in the paper: a random-weight 2-layer LM (the tiny
-    # test/demo backbone) does not carry soft-token content to the last token, and its graph tokens collapse
-    # to one constant "graph present" vector (measured: cosine 0.9999 between any two nodes' tokens after
+    # test/demo backbone) carries little soft-token content to the last token (before node-text
+    # standardisation its graph tokens even collapsed to one "graph present" vector, cosine 0.9999 after
     # training). Real backbones keep it off.
     late_fusion: bool = False
+    # How late fusion pools an item's node tokens: "mean", or "attention" (a learnt score per token, softmaxed
+    # within the item; starts as the mean).
+    late_fusion_pool: Literal["mean", "attention"] = "mean"
 
 
 class OptimConfig(_Strict):

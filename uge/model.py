@@ -133,6 +133,16 @@ class UGEModel(nn.Module):
             self._node_have[need] = True
         return self._node_feat[idx]
 
+    def fit_graph_text_norm(self, max_nodes: int = 50_000) -> None:
+        """Fit the graph encoder's node-text standardisation on (a fixed sample of) the graph store's nodes."""
+        if self.graph_encoder is None or self.graph_store is None or bool(self.graph_encoder.text_mean.any()):
+            return  # no graph, or statistics already fitted (loaded from a stage-2 checkpoint)
+        n = len(self.graph_store)
+        idx = torch.arange(n)
+        if n > max_nodes:  # a seeded sample: the same graph gives the same statistics on every rank and rerun
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_nodes].sort().values
+        self.graph_encoder.fit_text_norm(self.node_text_features(idx))
+
     def graph_tokens(self, contexts: Sequence[Sequence[str]]) -> tuple[torch.Tensor, list[int]]:
         if self.graph_store is None or self.graph_encoder is None:
             raise RuntimeError("graph tokens requested but the model has no graph store / graph encoder")
@@ -145,8 +155,12 @@ class UGEModel(nn.Module):
     # ----------------------------------------------------------------------------------------- encode
 
     def _late_fusion(self, toks: torch.Tensor, sizes: Sequence[int], n_graph: Sequence[int]) -> torch.Tensor:
-        """(B, hidden): readout(mean of the item's graph tokens) for items with a graph, 0 for the rest."""
-        means = torch.stack([t.mean(0) for t in torch.split(toks, list(sizes))])
+        """(B, hidden): readout(pool of the item's graph tokens: mean or attention) for items with a graph, 0 for the rest."""
+        score = self.graph_encoder.pool_score
+        if score is None:
+            means = torch.stack([t.mean(0) for t in torch.split(toks, list(sizes))])
+        else:  # attention pool: softmax of a learnt per-token score within each item
+            means = torch.stack([(torch.softmax(score(t), dim=0) * t).sum(0) for t in torch.split(toks, list(sizes))])
         out = toks.new_zeros(len(n_graph), toks.shape[-1])
         rows = torch.tensor([i for i, n in enumerate(n_graph) if n], device=toks.device)
         return out.index_copy(0, rows, self.graph_encoder.readout(means))

@@ -220,6 +220,8 @@ class Trainer:
         self.model = UGEModel(adapter, cfg, self.store)
         if self.init_from is not None:
             load_model_weights(self.model, self.init_from, strict_heads=False)
+        if cfg.train.stage == 2:  # before resume, which restores the fitted statistics
+            self.model.fit_graph_text_norm()
         for p in self.model.parameters():  # trainable weights in fp32 (autocast does the bf16 compute)
             if p.requires_grad and p.dtype != torch.float32:
                 p.data = p.data.float()

@@ -39,17 +39,6 @@ def mixed_items():
     ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Toy-sized models run fastest on one thread; CI's 2 cores are shared with other test processes."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def loaded(tiny_paths):
     """load(name, side) -> a Backbone shared by tests that do not modify it (no LoRA, no graph tokens)."""

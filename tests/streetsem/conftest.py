@@ -1,18 +1,9 @@
-"""StreetSem tests: one torch thread (the CI machine has 2 shared cores) and small synthetic tables."""
+"""StreetSem tests: small synthetic tables (one torch thread comes from tests/conftest.py)."""
 
 import pytest
-import torch
 
 from ugbench.streetsem.splits import assign_splits
 from ugbench.streetsem.synthetic import synthetic_streetsem
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import standin_config
 
@@ -130,18 +131,21 @@ def test_graph_encoder_ablations(fake_data):
     assert not torch.allclose(outs["full"], other)
 
 
-def test_late_fusion_starts_at_zero_then_reads_the_graph(fake_data, tmp_path):
-    """graph.late_fusion adds readout(mean graph token) to the pooled state: zero at the start (stage 2 begins
-    exactly where the soft tokens alone leave it), and after one optimiser step the graph content matters."""
+@pytest.mark.parametrize("pool", ["mean", "attention"])
+def test_late_fusion_starts_at_zero_then_reads_the_graph(fake_data, tmp_path, pool):
+    """graph.late_fusion adds readout(pool of the graph tokens) to the pooled state: zero at the start (stage 2
+    begins exactly where the soft tokens alone leave it), and after one optimiser step the graph content matters."""
     from standin import StandinAdapter
 
     d = ugdata.load(fake_data)
     store = GraphStore(d.nodes, d.edges)
     outs = {}
     for late in (False, True):
-        sections = {"graph": {"hidden_dim": 32, "edge_dim": 8, "late_fusion": late}, "train": {"stage": 2, "stage2_only": True}}
+        sections = {"graph": {"hidden_dim": 32, "edge_dim": 8, "late_fusion": late, "late_fusion_pool": pool},
+                    "train": {"stage": 2, "stage2_only": True}}
         cfg = config_from_dict(standin_config(fake_data, tmp_path / str(late), **sections))
         model = UGEModel(StandinAdapter(), cfg, store).eval()
+        model.fit_graph_text_norm()  # as the trainer does
         views = d.views("train").iloc[:4]
         inputs = [EncodeInput(text=c, graph=list(g)) for c, g in zip(views.caption, views.graph_context, strict=True)]
         outs[late] = model(inputs).detach()
@@ -149,10 +153,76 @@ def test_late_fusion_starts_at_zero_then_reads_the_graph(fake_data, tmp_path):
     assert (model.graph_encoder.readout is not None) and not any(
         p.abs().sum() for p in model.graph_encoder.readout.parameters())
     model.train()
-    opt = torch.optim.SGD([p for _, p in model.trainable_named_parameters()], lr=0.5)
-    loss = -(model(inputs) * torch.randn(4, model.embed_dim)).sum()
-    loss.backward()
-    opt.step()
+    # the graph encoder only: a large step on the backbone too would swamp the (normalised) output
+    opt = torch.optim.SGD(model.graph_encoder.parameters(), lr=0.5)
+    target = torch.randn(4, model.embed_dim)
+    # the attention pool's scores get a gradient from the second step on (the readout starts at zero)
+    for _ in range(1 if pool == "mean" else 2):
+        opt.zero_grad()
+        (-(model(inputs) * target).sum()).backward()
+        opt.step()
     model.eval()
     swapped = [EncodeInput(text=x.text, graph=inputs[(i + 1) % 4].graph) for i, x in enumerate(inputs)]
     assert not torch.allclose(model(inputs), model(swapped), atol=1e-4)
+    if pool == "attention":  # the pool's scores were trained too: no longer the plain mean
+        assert model.graph_encoder.pool_score.weight.abs().sum() > 0
+
+
+def _mean_offdiag_cos(x: torch.Tensor) -> float:
+    x = torch.nn.functional.normalize(x.double(), dim=-1)
+    c = x @ x.T
+    return float((c.sum() - c.diagonal().sum()) / (len(c) * (len(c) - 1)))
+
+
+def test_node_text_standardisation_is_fitted_saved_and_restored(fake_data, tmp_path):
+    """Node texts share their template, so raw mean-token features of different nodes point the same way; the
+    standardisation fitted on the training graph centres them, travels in the checkpoint, and is not refitted
+    over a loaded one. Off (graph.standardize_node_text=false), the encoder reads the raw features."""
+    from standin import StandinAdapter
+
+    from uge.checkpoint import heads_state, load_model_weights, save_model_files
+
+    d = ugdata.load(fake_data)
+    store = GraphStore(d.nodes, d.edges)
+
+    def build(sub: str, on: bool = True) -> UGEModel:
+        sections = {"graph": {"hidden_dim": 32, "edge_dim": 8, "standardize_node_text": on},
+                    "train": {"stage": 2, "stage2_only": True}}
+        return UGEModel(StandinAdapter(), config_from_dict(standin_config(fake_data, tmp_path / sub, **sections)), store)
+
+    model = build("a")
+    enc = model.graph_encoder
+    assert not enc.text_mean.any() and torch.equal(enc.text_scale, torch.ones_like(enc.text_scale))  # identity
+    model.fit_graph_text_norm()
+    raw = model.node_text_features(torch.arange(len(store)))
+    std = (raw - enc.text_mean) / enc.text_scale
+    assert std.mean(0).abs().max() < 1e-4
+    assert _mean_offdiag_cos(std) < _mean_offdiag_cos(raw) - 0.3, (_mean_offdiag_cos(raw), _mean_offdiag_cos(std))
+    assert "graph_encoder.text_mean" in heads_state(model) and "graph_encoder.text_scale" in heads_state(model)
+
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    save_model_files(model, model.cfg, out, name="t")
+    other = build("b")
+    load_model_weights(other, out)
+    fitted = other.graph_encoder.text_mean.clone()
+    assert torch.equal(fitted, enc.text_mean) and torch.equal(other.graph_encoder.text_scale, enc.text_scale)
+    other.set_graph_store(GraphStore(d.nodes.iloc[:5], d.edges.iloc[:0]))  # a different graph: no refit
+    other.fit_graph_text_norm()
+    assert torch.equal(other.graph_encoder.text_mean, fitted)
+
+    # a checkpoint written before the standardisation existed loads as identity (what it was trained with)
+    from safetensors.torch import load_file, save_file
+
+    from uge.checkpoint import HEADS
+
+    heads = load_file(str(out / HEADS))
+    save_file({k: v for k, v in heads.items() if "text_mean" not in k and "text_scale" not in k}, str(out / HEADS))
+    older = build("d")
+    load_model_weights(older, out)
+    assert not older.graph_encoder.text_mean.any() and torch.equal(older.graph_encoder.text_scale,
+                                                                   torch.ones_like(enc.text_scale))
+
+    off = build("c", on=False)
+    off.fit_graph_text_norm()
+    assert not off.graph_encoder.text_mean.any()

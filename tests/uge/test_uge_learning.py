@@ -1,20 +1,19 @@
-"""It learns (fast version of benchmarks/uge_learning.py): the tiny Qwen2-VL trained with the shipped tiny
-configs beats the same untrained backbone on held-out image -> caption retrieval, and stage 2 (initialised
-from stage 1, queries with their ego subgraph) keeps that gain. Deterministic (seeded); the asserted margins
-are about half of what this setup measures (untrained MRR 0.145 / R@10 0.34 -> stage 1 0.520 / 1.00 ->
-stage 2 with graph 0.528 / 1.00 on 29 held-out views).
+"""It learns (fast version of benchmarks/uge_learning.py, one training seed instead of three): the tiny Qwen2-VL
+trained with the shipped tiny configs on UGData of the embedded city (800 synthetic views from the real
+builder) beats the same untrained backbone on the held-out split, stage 2 beats stage 1 when the queries carry
+their ego subgraph, and the graph itself is part of that gain (the same stage-2 model scores lower without it).
 
-Not asserted, because it does not hold yet at this size and budget: that stage 2 BEATS stage 1 (measured
-+0.008 MRR here). The ugbench main scores on a real builder dataset are the integration test's and
-benchmarks/uge_learning.py's (stage 1 .243 vs untrained .200, mean of six tasks over two seeds)."""
+Metric: held-out image -> caption retrieval over all 176 test captions (uge.quick_eval, through the ugbench
+model protocol). Measured with seed 0 (benchmarks/results/uge_learning_800views.json): untrained MRR .043,
+stage 1 .143, stage 2 .156 without the graph and .180 with it. The asserted margins are about half of those.
+Deterministic: one torch thread, seeded data and training."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fakedata import build_fake_ugdata
-
 import ugdata
+from ugdata.testing import small_build
 from uge.backbone import load_adapter
 from uge.config import load_config
 from uge.embedder import UGEEmbedder, load_checkpoint
@@ -25,27 +24,24 @@ from uge.train import train
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_tiny_uge_learns(tmp_path):
-    data = build_fake_ugdata(tmp_path / "d", n_views=96, seed=0)
+def test_tiny_uge_learns_and_stage2_reads_the_graph(tmp_path):
+    data = small_build(tmp_path / "d", n_views=800, seed=0)
     d = ugdata.load(data)
-    common = [f"data.path={data}", "train.save_every_steps=null", "logging.tensorboard=false", "logging.progress=false",
-              "data.pair_types={image_caption: 1.0}"]
-    cfg1 = load_config(ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml",
-                       [*common, f"train.output_dir={tmp_path / 's1'}", "train.max_steps=80"])
+    common = [f"data.path={data}", "train.seed=0", "train.save_every_steps=null", "logging.tensorboard=false",
+              "logging.progress=false", "logging.wandb=disabled"]
+    cfg1 = load_config(ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml", [*common, f"train.output_dir={tmp_path / 's1'}"])
     untrained = UGEEmbedder(UGEModel(load_adapter(cfg1.backbone, device="cpu"), cfg1), "untrained")
-    base = caption_retrieval(untrained, d, "test", with_graph=False)
+    base = caption_retrieval(untrained, d, "test", with_graph=False)["mrr"]
     s1 = train(cfg1)
     m1 = load_checkpoint(str(s1), device="cpu")
-    r1 = caption_retrieval(m1, d, "test", with_graph=False)
-    assert r1["mrr"] >= base["mrr"] + 0.18 and r1["recall@10"] >= base["recall@10"] + 0.3, (base, r1)
+    r1 = caption_retrieval(m1, d, "test", with_graph=False)["mrr"]
+    assert r1 >= base + 0.05, (base, r1)
+    assert caption_retrieval(m1, d, "test", with_graph=True)["mrr"] == r1  # stage 1 has no graph encoder
 
     cfg2 = load_config(ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml",
-                       [*common, f"train.output_dir={tmp_path / 's2'}", "train.max_steps=60", f"train.init_adapter={s1}"])
-    s2 = train(cfg2)
-    m2 = load_checkpoint(str(s2), device="cpu")
-    r1g = caption_retrieval(m1, d, "test", with_graph=True)  # stage 1 ignores the graph
-    r2g = caption_retrieval(m2, d, "test", with_graph=True)
-    assert r1g == r1
-    assert r2g["mrr"] >= base["mrr"] + 0.18 and r2g["recall@10"] >= base["recall@10"] + 0.3, (base, r2g)
-    no_graph = caption_retrieval(m2, d, "test", with_graph=False)
-    assert no_graph != r2g  # the graph context is used
+                       [*common, f"train.output_dir={tmp_path / 's2'}", f"train.init_adapter={s1}"])
+    m2 = load_checkpoint(str(train(cfg2)), device="cpu")
+    r2_graph = caption_retrieval(m2, d, "test", with_graph=True)["mrr"]
+    r2_plain = caption_retrieval(m2, d, "test", with_graph=False)["mrr"]
+    assert r2_graph >= r1 + 0.015, (r1, r2_graph)  # stage 2 adds on the with-graph task
+    assert r2_graph >= r2_plain + 0.012, (r2_plain, r2_graph)  # and the graph is what adds part of it
