@@ -401,7 +401,8 @@ def _build(
     # 13. write
     with T.stage("write"), atomic_dir(out, overwrite=overwrite) as tmp:
         split_sizes = _write_all(tmp, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg)
-        from ugdata.writer import dataset_card, fingerprint
+        from ugdata.fingerprint import fingerprint
+        from ugdata.writer import dataset_card
 
         manifest = {
             "format": F.FORMAT_NAME,

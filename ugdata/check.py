@@ -40,7 +40,7 @@ def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str
     notes.append(f"{len(need)} required files present")
 
     # fingerprint
-    from ugdata.writer import fingerprint
+    from ugdata.fingerprint import fingerprint
 
     fp = fingerprint(root)
     if fp != m.get("fingerprint"):

@@ -3,12 +3,12 @@
 Determinism: every table is written with fixed row order and explicit schemas, the HF dataset gets a
 content-derived `_fingerprint` instead of a random one, and the manifest (which holds the time of the
 build) is the one file left out of the fingerprint. So the same inputs and seed give the same fingerprint.
+The fingerprint (ugdata/fingerprint.py) hashes each file's content, not the writer's bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +20,6 @@ import pyarrow.parquet as pq
 
 from ugdata import format as F
 from ugdata.semantics import PERCEPTION_KEYS, QUERY_TYPES
-
-VOLATILE_JSON_KEYS = {"_fingerprint"}
 
 
 @contextmanager
@@ -177,37 +175,6 @@ def write_pyg(root: Path, nodes: pd.DataFrame, edges: pd.DataFrame) -> None:
     path = root / F.PYG
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, path)
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    if path.suffix == ".json":
-        try:
-            obj = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            obj = None
-        if isinstance(obj, dict) and VOLATILE_JSON_KEYS & obj.keys():
-            for k in VOLATILE_JSON_KEYS:
-                obj.pop(k, None)
-            h.update(json.dumps(obj, sort_keys=True).encode())
-            return h.hexdigest()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def fingerprint(root: Path) -> str:
-    """sha256 over (relative path, content digest) of every file except manifest.json."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(root).as_posix()
-        if rel == F.MANIFEST:
-            continue
-        h.update(rel.encode() + b"\0" + _file_digest(p).encode() + b"\n")
-    return h.hexdigest()
 
 
 def dataset_card(manifest: dict, synthetic: bool) -> str:
