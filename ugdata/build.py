@@ -25,8 +25,9 @@ from ugdata.common.atomic import atomic_dir, write_json_atomic, write_text_atomi
 from ugdata.common.errors import DataError, UserError
 from ugdata.common.provenance import git_commit, utc_now, versions
 from ugdata.context import MapLayers, PointContext, build_map_layers, point_context, pois_in_view
+from ugdata.fingerprint import sha256_file
 from ugdata.graph import CityGraph, build_city_graph, finalize_graph
-from ugdata.osm_source import OSMData, load_osm, sha256_file
+from ugdata.osm_source import OSMData, load_osm
 from ugdata.paths import reasoning_paths, sample_per_cell
 from ugdata.routes import compute_routes, pick_route_pairs, pick_route_pairs_grouped
 from ugdata.semantics import perception_row, queries_row

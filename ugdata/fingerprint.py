@@ -195,30 +195,34 @@ def _json_digest(path: Path) -> str | None:
     return hashlib.sha256(b"json-v1\0" + canon.encode()).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    """Content digest of one file, independent of the versions of the libraries that wrote it (see above);
-    a file that cannot be decoded as its suffix says falls back to its raw bytes (so it still counts)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return _parquet_digest(path)
-        if suffix == ".arrow":
-            return _arrow_digest(path)
-        if suffix == ".json":
-            d = _json_digest(path)
-            if d is not None:
-                return d
-        if suffix == ".pt":
-            return _torch_digest(path)
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError, EOFError, zipfile.BadZipFile, zlib.error):
-        pass  # not decodable as its suffix says (corrupt, truncated): its raw bytes (below) count
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's raw bytes (input files in the manifest; the fallback digest below)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _decoded_digest(path: Path) -> str | None:
+    """The content digest for the file kinds we decode; None for other kinds and for files that do not decode
+    as their suffix says (corrupt, truncated)."""
+    suffix = path.suffix.lower()
+    readers = {".parquet": _parquet_digest, ".arrow": _arrow_digest, ".json": _json_digest, ".pt": _torch_digest}
+    if suffix not in readers:
+        return None
+    try:
+        return readers[suffix](path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
+
+
+def _file_digest(path: Path) -> str:
+    """Content digest of one file, independent of the versions of the libraries that wrote it (see above);
+    a file that cannot be decoded as its suffix says falls back to its raw bytes (so it still counts)."""
+    return _decoded_digest(path) or sha256_file(path)
 
 
 def fingerprint(root: Path) -> str:

@@ -7,7 +7,6 @@ Every source ends in the same `OSMData` so the rest of the builder never cares w
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import warnings
 from dataclasses import dataclass, field
@@ -76,14 +75,6 @@ def parse_bbox(text: str, flag: str) -> tuple[float, float, float, float]:
     if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
         raise UserError(f"{flag} '{text}' is not a valid W,S,E,N box (need W<E, S<N, within lon/lat range)")
     return w, s, e, n
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def city_name_for(path: Path) -> str:

@@ -121,6 +121,13 @@ class GraphEncoder(nn.Module):
             nn.init.zeros_(self.pool_score.weight)
             nn.init.zeros_(self.pool_score.bias)
 
+    def pool(self, toks: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        """(items, llm_hidden): each item's node tokens pooled, by mean or by the learnt attention score."""
+        pieces = torch.split(toks, sizes)
+        if self.pool_score is None:
+            return torch.stack([t.mean(0) for t in pieces])
+        return torch.stack([(torch.softmax(self.pool_score(t), dim=0) * t).sum(0) for t in pieces])
+
     @torch.no_grad()
     def fit_text_norm(self, feats: torch.Tensor) -> None:
         """Set the node-text standardisation from a sample of node features (N, D) of the training graph."""

@@ -155,15 +155,11 @@ class UGEModel(nn.Module):
     # ----------------------------------------------------------------------------------------- encode
 
     def _late_fusion(self, toks: torch.Tensor, sizes: Sequence[int], n_graph: Sequence[int]) -> torch.Tensor:
-        """(B, hidden): readout(pool of the item's graph tokens: mean or attention) for items with a graph, 0 for the rest."""
-        score = self.graph_encoder.pool_score
-        if score is None:
-            means = torch.stack([t.mean(0) for t in torch.split(toks, list(sizes))])
-        else:  # attention pool: softmax of a learnt per-token score within each item
-            means = torch.stack([(torch.softmax(score(t), dim=0) * t).sum(0) for t in torch.split(toks, list(sizes))])
+        """(B, hidden): readout(pool of the item's graph tokens) for items with a graph, 0 for the rest."""
+        pooled = self.graph_encoder.pool(toks, list(sizes))
         out = toks.new_zeros(len(n_graph), toks.shape[-1])
         rows = torch.tensor([i for i, n in enumerate(n_graph) if n], device=toks.device)
-        return out.index_copy(0, rows, self.graph_encoder.readout(means))
+        return out.index_copy(0, rows, self.graph_encoder.readout(pooled))
 
     def forward(self, inputs: Sequence[EncodeInput]) -> torch.Tensor:
         """Embed a batch: (B, embed_dim), L2-normalised when embedding.normalize."""
