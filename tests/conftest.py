@@ -9,11 +9,16 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
-# Tiny backbones and other caches go to a per-session folder, never the user's ~/.cache.
-if "UG_CACHE" not in os.environ:
+# Every test session starts as a new user's machine does: tiny backbones, embedding caches, Hugging Face and
+# XDG caches go to NEW EMPTY per-session folders (never the user's ~/.cache, never a cache that an earlier run
+# filled and that could hide a cold-start race). UG_TEST_KEEP_CACHES=1 keeps the caller's folders instead.
+if not os.environ.get("UG_TEST_KEEP_CACHES"):
     import tempfile
 
-    os.environ["UG_CACHE"] = tempfile.mkdtemp(prefix="ug-test-cache-")
+    _fresh = tempfile.mkdtemp(prefix="ug-test-caches-")
+    for _var in ("UG_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        os.environ[_var] = os.path.join(_fresh, _var.lower())
+        os.makedirs(os.environ[_var], exist_ok=True)
 
 
 import pytest  # noqa: E402

@@ -22,17 +22,21 @@ from ugdata.format import load
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run_demo(out: Path) -> subprocess.CompletedProcess:
+def _run_demo(out: Path, caches: Path) -> subprocess.CompletedProcess:
+    """The demo on its OWN caches (tiny backbones, embeddings, HF, XDG), empty on the first run as on a new
+    user's machine: caches that other tests filled must not hide a cold-start race in the demo."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1",
+           **{var: str(caches / var.lower()) for var in ("UG_CACHE", "HF_HOME", "XDG_CACHE_HOME")}}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--profile", "quick", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    proc = _run_demo(out)
+    root = tmp_path_factory.mktemp("demo")
+    out, caches = root / "out", root / "caches"
+    proc = _run_demo(out, caches)
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return out
 
@@ -91,7 +95,7 @@ def test_trained_uge_beats_untrained_backbone(demo: Path) -> None:
 
 
 def test_rerun_reuses_what_was_built(demo: Path) -> None:
-    proc = _run_demo(demo)
+    proc = _run_demo(demo, demo.parent / "caches")  # the same (now warm) caches
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     reused = json.loads((demo / "SUMMARY.json").read_text())["reused"]
     assert any("ugdata build" in r for r in reused)

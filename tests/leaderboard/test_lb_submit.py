@@ -251,3 +251,23 @@ def test_hostile_json_shapes_are_problems_not_crashes(env):
         submit(d, tmp)
     with pytest.raises(UserError, match="is a file, not a folder"):
         submit(d / f"{PERC}.json", lb)
+
+
+def test_published_entries_carry_no_local_paths():
+    """The shipped leaderboard is read on other machines: no entry names a folder of the machine that made it
+    (results folder, dataset folder, training-data path), only names a reader can match."""
+    from pathlib import Path
+
+    from ugbench.leaderboard.models import public_name
+
+    text = (Path(__file__).resolve().parents[2] / "leaderboards" / "ugbench.json").read_text()
+    board = json.loads(text)
+    for e in board["entries"]:
+        assert not Path(e["source"]["path"]).is_absolute(), e["source"]["path"]
+        assert all(not Path(p).is_absolute() for p in e["data"]["dataset_paths"])
+        assert all(not Path(k).is_absolute() for k in e["model"]["training_datasets"])
+    for local in ("/tmp/", "/home/", "/root/", "/work/", "C:\\\\"):
+        assert local not in text
+    assert public_name("/tmp/lbres/random") == "random"
+    assert public_name("C:\\Users\\me\\results\\bm25\\") == "bm25"
+    assert public_name("results/bm25") == "results/bm25"

@@ -10,9 +10,11 @@ and keeps entries of an older benchmark version interpretable after the declarat
 
 from __future__ import annotations
 
+import ntpath
+import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metric_bounds import bounds_for
 
@@ -21,6 +23,20 @@ LEADERBOARD_SCHEMA_VERSION = "1.0"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def public_name(path: str) -> str:
+    """A path as published: an absolute path (POSIX or Windows) keeps only its last component.
+
+    A leaderboard is read on other machines, where the submitter's folders (a temporary results folder, a
+    home directory) mean nothing and would leak local layout; the folder's name is what a reader can match
+    against the results they download. Relative paths and plain names are kept as they are.
+    """
+    p = str(path)
+    if posixpath.isabs(p) or ntpath.isabs(p):
+        tail = p.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        return tail or p
+    return p
 
 
 class DeclaredDataset(_Strict):
@@ -86,7 +102,17 @@ class ModelRef(_Strict):
     adapter: str | None = None
     reference: str | None = None
     license: str | None = None
-    training_datasets: dict[str, list[str]] = Field(default_factory=dict)
+    training_datasets: dict[str, list[str]] = Field(
+        default_factory=dict, description="dataset fingerprint or name -> splits seen (no local paths)")
+
+    @field_validator("training_datasets")
+    @classmethod
+    def _no_local_paths(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, splits in v.items():
+            out.setdefault(public_name(k), [])
+            out[public_name(k)] = sorted(set(out[public_name(k)]) | set(splits))
+        return out
 
 
 class TaskScore(_Strict):
@@ -120,16 +146,27 @@ class SourceFile(_Strict):
 
 
 class Source(_Strict):
-    path: str = Field(description="the results directory as submitted (absolute)")
+    path: str = Field(description="the name of the results directory as submitted (no local path)")
     files: list[SourceFile]
     results_git_commits: list[str | None] = Field(description="provenance.git_commit of the results files")
     package_versions: list[str]
     ignored_files: list[str] = Field(default_factory=list, description="files present but not used, with why")
 
+    @field_validator("path")
+    @classmethod
+    def _no_local_path(cls, v: str) -> str:
+        return public_name(v)
+
 
 class DataRef(_Strict):
     fingerprints: dict[str, str] = Field(description="dataset name -> fingerprint the results were computed on")
-    dataset_paths: list[str] = Field(default_factory=list, description="provenance.dataset_path, as recorded")
+    dataset_paths: list[str] = Field(default_factory=list,
+                                     description="names of the dataset folders (provenance.dataset_path), no local paths")
+
+    @field_validator("dataset_paths")
+    @classmethod
+    def _no_local_paths(cls, v: list[str]) -> list[str]:
+        return sorted({public_name(p) for p in v})
 
 
 class Entry(_Strict):

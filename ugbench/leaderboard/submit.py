@@ -42,7 +42,7 @@ def _entry(spec: BenchmarkSpec, sub: ModelSubmission, submitted_at: str) -> Entr
         data=DataRef(fingerprints=dict(sub.fingerprints), dataset_paths=sorted(sub.dataset_paths)),
         submitted_at=submitted_at,
         source=Source(
-            path=str(sub.directory.resolve()),
+            path=str(sub.directory.resolve()),  # published as its name only (models.public_name)
             files=sub.files,
             results_git_commits=sorted(sub.git_commits, key=lambda c: c or ""),
             package_versions=sorted(sub.package_versions),
