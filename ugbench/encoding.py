@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ugdata.common.errors import UserError
+from ugdata.common.shared import forced_delay, warn
 
-from .cache import EmbeddingCache
+from .cache import CacheEntry, EmbeddingCache, model_digest
 from .images import ImageStore
 from .protocol import EncodeItem, GraphContext
 
@@ -68,8 +70,12 @@ class Encoder:
     """Encodes ItemTables for one model and data directory."""
 
     def __init__(self, model, ud, *, cache: EmbeddingCache | None, batch_size: int = 32,
-                 show_progress: bool = True, state=None, chunk_size: int = 1024):
+                 show_progress: bool = True, state=None, chunk_size: int = 1024, source: str | None = None):
+        """`source`: what the model was loaded from (a registry name, a folder, `module:attr`); it and the
+        model's code key the cache besides the declared revision (ugbench.cache.model_digest)."""
         self.model = model
+        self.source = source
+        self._digest: tuple[str | None] | None = None
         self.ud = ud
         self.cache = cache
         self.batch_size = batch_size
@@ -126,6 +132,64 @@ class Encoder:
                 progress.advance(bar, e - s)
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, self.dim or 0), np.float32)
 
+    def _model_digest(self) -> str | None:
+        if self._digest is None:
+            self._digest = (model_digest(self.model, self.source),)
+        return self._digest[0]
+
+    def _plan(self, table: ItemTable, n: int, *, task, side, instruction, with_graph, cache_task, is_main):
+        """(cache entry or None, chunk size, {chunk: cached array}, missing chunks), the same in every process.
+
+        The main process opens the entry (creating, or with --overwrite clearing, it), checks every chunk
+        against its checksum (a corrupt one is re-encoded, with a warning) and broadcasts the plan; the
+        others load the chunks it found valid. Without a cache every chunk is missing."""
+        chunk = self.cache.chunk_size if self.cache is not None else self.chunk_size
+        if self.cache is None:
+            return None, chunk, {}, list(range((n + chunk - 1) // chunk))
+        meta = self.model.meta
+        plan: dict = {}
+        done: dict[int, np.ndarray] = {}
+        forced_delay()  # tests force which process gets here first (UG_TEST_LOCK_DELAY)
+        if is_main:
+            try:
+                entry = self.cache.entry(model=meta.name, revision=str(getattr(meta, "revision", "none")),
+                                         model_digest=self._model_digest(), fingerprint=self.ud.fingerprint,
+                                         task=cache_task or task, side=side, instruction=instruction,
+                                         with_graph=with_graph and self.uses_graph, ids=list(table.ids))
+                chunk = entry.chunk_size
+                for i in range((n + chunk - 1) // chunk):
+                    arr, problem = entry.try_load(i, rows=min(n, (i + 1) * chunk) - i * chunk)
+                    if arr is not None:
+                        done[i] = arr
+                    elif problem is not None:
+                        warn(f"embedding cache chunk {entry.chunk_path(i)} is corrupt ({problem}); "
+                             "re-encoding it")
+                plan = {"root": str(entry.root), "chunk": chunk, "valid": sorted(done)}
+            except Exception as e:
+                if not self._multi:
+                    raise
+                # the others wait for the plan: tell them, or they would wait forever
+                failure = e
+                plan = {"error": f"{e}", "type": type(e) if isinstance(e, UserError) else RuntimeError}
+        if self._multi:
+            from accelerate.utils import broadcast_object_list
+
+            box = [plan]
+            broadcast_object_list(box, from_process=0)
+            plan = box[0]
+            if "error" in plan:
+                if is_main:
+                    raise failure
+                raise plan["type"](plan["error"])
+            if not is_main:
+                entry = CacheEntry(Path(plan["root"]), None, int(plan["chunk"]))
+                for i in plan["valid"]:
+                    # checked by the main process a moment ago; changed since only if another run rewrote it
+                    done[i] = entry.load(i, rows=min(n, (i + 1) * entry.chunk_size) - i * entry.chunk_size)
+        chunk, valid = int(plan["chunk"]), set(plan["valid"])
+        missing = [i for i in range((n + chunk - 1) // chunk) if i not in valid]
+        return entry, chunk, done, missing
+
     def encode(self, table: ItemTable, *, task: str, side: str, instruction: str | None,
                with_graph: bool, cache_task: str | None = None) -> np.ndarray:
         """Embeddings of `table` (one row per item). `task` is what the model is told (task_name);
@@ -138,27 +202,13 @@ class Encoder:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
         meta = self.model.meta
         is_main = self.state is None or self.state.is_main_process
-        entry = None
-        if self.cache is not None:
-            entry = self.cache.entry(model=meta.name, revision=str(getattr(meta, "revision", "none")),
-                                     fingerprint=self.ud.fingerprint, task=cache_task or task, side=side,
-                                     instruction=instruction, with_graph=with_graph and self.uses_graph,
-                                     ids=list(table.ids),
-                                     write=is_main)
-            if self._multi:
-                self.state.wait_for_everyone()
-        chunk = entry.chunk_size if entry is not None else self.chunk_size
+        entry, chunk, done, missing = self._plan(table, n, task=task, side=side, instruction=instruction,
+                                                 with_graph=with_graph, cache_task=cache_task, is_main=is_main)
         n_chunks = (n + chunk - 1) // chunk
-        done: dict[int, np.ndarray] = {}
-        if entry is not None:
-            for i in range(n_chunks):
-                if entry.has(i):
-                    arr = entry.load(i)
-                    want = min(n, (i + 1) * chunk) - i * chunk
-                    done[i] = check_embeddings(arr, want, model=meta.name, task=task, side=f"{side}, cached",
-                                               dim=self.dim)
-                    self.dim = done[i].shape[1]
-        missing = [i for i in range(n_chunks) if i not in done]
+        for i, arr in done.items():
+            want = min(n, (i + 1) * chunk) - i * chunk
+            done[i] = check_embeddings(arr, want, model=meta.name, task=task, side=f"{side}, cached", dim=self.dim)
+            self.dim = done[i].shape[1]
         mine = missing
         if self._multi and missing:
             with self.state.split_between_processes(missing) as share:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.atomic import write_json_atomic, write_text_atomic
+from ugdata.common.atomic import remove_stale_temps, write_json_atomic, write_text_atomic
 from ugdata.common.errors import UserError
 from ugdata.common.provenance import git_commit, hardware, package_version, utc_now, versions
 
@@ -36,7 +36,9 @@ def _open_data(data_dir: str | Path):
     if not p.exists():
         raise UserError(f"data directory {p} does not exist; build one with `ugdata build --out {p}`")
     try:
-        return load(p)
+        ud = load(p)
+        ud.verify()  # score only the content the fingerprint names (an edited task file is refused)
+        return ud
     except NotUGDataError as e:
         raise UserError(str(e)) from None
 
@@ -44,8 +46,10 @@ def _open_data(data_dir: str | Path):
 def resolve_tasks(tasks: str | list[str], ud) -> list[TaskMeta]:
     have = ud.task_names()
     if isinstance(tasks, str):
-        tasks = [t for t in tasks.split(",") if t.strip()]
-    if not tasks or tasks == ["all"]:
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not tasks:
+        raise UserError("--tasks is empty; give comma-separated task names (see `ugbench list-tasks`) or 'all'")
+    if tasks == ["all"]:
         metas = tasks_for_data(have)
         if not metas:
             raise UserError(f"{ud.root} holds no task ugbench knows (its tasks: {have or 'none'}); "
@@ -53,6 +57,9 @@ def resolve_tasks(tasks: str | list[str], ud) -> list[TaskMeta]:
         return metas
     metas = [get_task(t) for t in tasks]
     for m in metas:
+        omitted = (ud.manifest.get("omitted_tasks") or {}).get(m.data_task)
+        if m.data_task not in have and omitted:
+            raise UserError(f"task '{m.name}' was not built on {ud.root}: {omitted}")
         if m.data_task not in have:
             raise UserError(f"task '{m.name}' needs {ud.root}/tasks/{m.data_task}/, which is missing "
                             f"(this directory has: {', '.join(have) or 'no tasks'})")
@@ -121,6 +128,8 @@ def evaluate(
     console = console or Console(stderr=True, quiet=not is_main)
     if batch_size < 1 or chunk_size < 1:
         raise UserError(f"--batch-size and --chunk-size must be >= 1 (got {batch_size}, {chunk_size})")
+    if output is not None:
+        check_output_dir(Path(output), "--output")
     ud = _open_data(data_dir)
     metas = resolve_tasks(tasks, ud)
     explicit = not (isinstance(tasks, str) and tasks.strip() in ("", "all")) and tasks != ["all"]
@@ -136,11 +145,15 @@ def evaluate(
     mmeta = model_obj.meta
     slug = slugify(mmeta.name)
     out_dir = Path(output) / slug if output is not None else None
+    if out_dir is not None:
+        check_output_dir(out_dir, "--output")
+        if is_main:  # the temporary results file of a run killed mid-write (a leaderboard would list it)
+            remove_stale_temps(out_dir)
     if cache_dir == "default":
         cache_dir = default_cache_dir()
     cache = EmbeddingCache(cache_dir, overwrite=overwrite, chunk_size=chunk_size) if cache_dir is not None else None
     encoder = Encoder(model_obj, ud, cache=cache, batch_size=batch_size, show_progress=show_progress, state=state,
-                      chunk_size=chunk_size)
+                      chunk_size=chunk_size, source=model if isinstance(model, str) else None)
     config = {
         "model": model if isinstance(model, str) else type(model_obj).__name__,
         "model_options": model_options or {}, "data_dir": str(Path(data_dir).resolve()),
@@ -149,24 +162,74 @@ def evaluate(
         "overwrite": overwrite, "chunk_size": chunk_size, "num_processes": state.num_processes if state is not None else 1,
     }
     results: list[dict] = []
+    failed: dict[str, str] = {}
     for meta in metas:
         target = out_dir / f"{meta.name}.json" if out_dir is not None else None
         if target is not None and target.is_file() and not overwrite:
-            console.print(f"[dim]{meta.name}: {target} exists, skipped (pass --overwrite to recompute)[/]")
-            import json
-
-            results.append(json.loads(target.read_text()))
-            continue
+            doc, why = existing_result(target, meta, ud)
+            if doc is not None:
+                console.print(f"[dim]{meta.name}: {target} exists, skipped (pass --overwrite to recompute)[/]")
+                results.append(doc)
+                continue
+            console.print(f"[yellow]warning: {meta.name}: {target} {why}; recomputing it[/]", highlight=False)
         if not explicit:
             why = _skippable(meta, ud)
             if why:
                 console.print(f"[dim]{meta.name}: skipped ({why})[/]")
                 continue
-        results.append(_run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main,
-                                console))
+        try:
+            results.append(_run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main,
+                                    console))
+        except UserError as e:  # this task's data or the model's output for it: report, go on with the rest
+            if len(metas) == 1:
+                raise
+            failed[meta.name] = str(e)
+            console.print(f"[red]{meta.name}: failed: {e}[/]", highlight=False)
     if out_dir is not None and is_main:
         write_summary(out_dir, console)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(metas)} tasks failed and wrote no results: "
+                        + "; ".join(f"{k}: {v}" for k, v in failed.items())
+                        + (f" (the others are in {out_dir})" if out_dir is not None else ""))
     return results
+
+
+def check_output_dir(path: Path, flag: str) -> None:
+    """Refuse an output folder that cannot be written, before any model is loaded or anything encoded: a
+    file in its place (or above it), or a folder without write permission."""
+    p = Path(path)
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            return
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is a file" if probe == p else f"lies under {probe}, which is a file"
+        raise UserError(f"{flag} {p} {what}, not a folder; give a folder for the results")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {p}: {probe} is not writable; give a folder you can write to")
+
+
+def existing_result(target: Path, meta: TaskMeta, ud) -> tuple[dict | None, str]:
+    """An existing results file that may be kept: (its document, "") or (None, why it must be recomputed):
+    unreadable or truncated, not a results document, of another task version, or computed on other data
+    (its dataset fingerprint differs from this data's)."""
+    import json
+
+    try:
+        doc = json.loads(target.read_text(encoding="utf-8"))
+        TaskResult.model_validate(doc)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"is unreadable or truncated ({type(e).__name__})"
+    except Exception as e:  # noqa: BLE001 - pydantic's ValidationError: not a results document
+        return None, f"is not a valid results file ({str(e).splitlines()[0]})"
+    fp = (doc.get("provenance") or {}).get("dataset_fingerprint")
+    if fp != ud.fingerprint:
+        return None, (f"was computed on other data (dataset fingerprint {str(fp)[:16]}, this data "
+                      f"{str(ud.fingerprint)[:16]})")
+    if (doc.get("task") or {}).get("version") != meta.version:
+        return None, f"is of task version {(doc.get('task') or {}).get('version')}, not {meta.version}"
+    return doc, ""
 
 
 def _partial_state():
@@ -220,6 +283,7 @@ def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target,
             dataset_path=str(ud.root), task_version=meta.version, seed=seed, created_at=utc_now(),
             hardware=hardware(), versions=versions(), timings_s={k: round(v, 6) for k, v in ctx.timings.items()},
             zero_shot=mmeta.is_zero_shot(ud.fingerprint, ud.manifest.get("name")),
+            data_verified=True,  # _open_data verified the content against the fingerprint
         ),
     )
     doc = result.model_dump(mode="json")

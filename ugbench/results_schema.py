@@ -45,6 +45,9 @@ class Provenance(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)  # library -> version
     timings_s: dict[str, float] = Field(default_factory=dict)  # stage -> seconds
     zero_shot: bool = True
+    # True when `ugbench evaluate` recomputed the data's content fingerprint and it matched the manifest's (results
+    # without it, e.g. from before ugbench checked, are refused by `ugbench submit`)
+    data_verified: bool = False
 
 
 class TaskResult(BaseModel):

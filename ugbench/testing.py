@@ -8,7 +8,6 @@ share distinctive words with the captions (so text models beat chance and random
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -175,7 +174,6 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
         {"family": "perception", "main_score": "spearman", "query_modalities": ["image", "graph"],
          "doc_modalities": [], "protocol": "probe", "extra": {"attributes": ["greenery", "commercial"]}},
         {"targets": targets, "pairs": pd.DataFrame(pairs)})
-    h = hashlib.sha256(json.dumps([n_places, nq, n_candidates, seed, image_size, with_graph, broken_image]).encode())
     for name, (spec, tables) in tasks.items():
         d = root / "tasks" / name
         d.mkdir(parents=True, exist_ok=True)
@@ -184,7 +182,9 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
         (d / "task.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
         for tname, df in tables.items():
             df.to_parquet(d / f"{tname}.parquet")
-    manifest = {"format": "ugdata", "format_version": 1, "name": "mock", "fingerprint": h.hexdigest()[:16],
+    from ugdata.fingerprint import manifest_fields
+
+    manifest = {"format": "ugdata", "format_version": 1, "name": "mock", **manifest_fields(root),
                 "counts": {"images": len(img_ids), "nodes": len(nodes), "edges": 0, "paths": 0, "rejected": 0},
                 "splits": {s: int((views.split == s).sum()) for s in ("val", "test")}, "inputs": {}, "seed": seed,
                 "versions": {}}
@@ -198,12 +198,24 @@ def build_tiny_dual_encoder(out_dir: str | Path, family: str = "clip", seed: int
     The adapter then loads it by path through the same code as a real checkpoint. The tokenizer is a
     word-level one built in code (no download); it appends an end token, which CLIP pools.
     """
+    from ugdata.common.atomic import atomic_dir
+    from ugdata.common.shared import build_lock
+
+    if family not in ("clip", "siglip"):
+        raise ValueError(f"family must be clip or siglip, not {family}")
+    out = Path(out_dir)
+    # Written whole into a temporary folder and renamed into place under a lock, by whichever process calls
+    # (transformers would skip the weights on a torch.distributed rank other than 0).
+    with build_lock(out), atomic_dir(out, overwrite=True) as tmp:
+        _write_dual_encoder(tmp, family, seed)
+    return out
+
+
+def _write_dual_encoder(out: Path, family: str, seed: int) -> None:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3}
     for w in WORDS + [str(i) for i in range(100)] + ["street", "view", "at", "near", "the", "a", "of", "cafe", "which", "is", "how", "far"]:
         vocab.setdefault(w, len(vocab))
@@ -224,17 +236,15 @@ def build_tiny_dual_encoder(out_dir: str | Path, family: str = "clip", seed: int
 
         model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
         proc = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    elif family == "siglip":
+    else:
         from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
 
         model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
         proc = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    else:
-        raise ValueError(f"family must be clip or siglip, not {family}")
+    model.should_save_on_this_rank = lambda is_main_process: True
     with _quiet_transformers():
         model.eval().save_pretrained(out)
     proc.save_pretrained(out)
-    return out
 
 
 @contextmanager

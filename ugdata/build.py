@@ -21,7 +21,7 @@ import pandas as pd
 from ugdata import format as F
 from ugdata.anchor import anchor_points, fov_index_from_relative, relative_heading, sample_street_points
 from ugdata.captions import Captioner, CaptionFacts, NearbyPOI, TemplateCaptioner
-from ugdata.common.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from ugdata.common.atomic import atomic_dir, remove_stale_temps, write_json_atomic, write_text_atomic
 from ugdata.common.errors import DataError, UserError
 from ugdata.common.provenance import git_commit, utc_now, versions
 from ugdata.context import MapLayers, PointContext, build_map_layers, point_context, pois_in_view
@@ -72,6 +72,17 @@ class BuildConfig:
     max_routes: int | None = None  # cap on routes (sources sampled with the seed); None = routes_per_point each
     routes_per_source: int = 128  # under max_routes: destinations per sampled source (one search serves them all)
     graphml: bool = True
+
+    def __post_init__(self) -> None:
+        # Float fields hold floats whatever the caller passed (an int from Python, a float from the CLI), so the
+        # manifest's config and the dataset card (which print them) and hence the fingerprint are the same for
+        # `build_ugdata(block_m=100)` and `--block-m 100`.
+        from dataclasses import fields
+
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("float", float) and isinstance(v, int) and not isinstance(v, bool):
+                setattr(self, f.name, float(v))
 
 
 @dataclass
@@ -233,8 +244,11 @@ def _build(
             raise UserError(f"unknown build option '{k}'")
         setattr(cfg, k, v)
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    # what a killed earlier build of `out` left beside it: its temporary folder (several MB), and its old output
+    # if the kill fell mid-swap (put back), so that the checks below see what is really there
+    remove_stale_temps(out.parent, out.name)
+    check_output(out, overwrite)
+    _check_options(cfg)
     if cfg.views is None and cfg.images is None and cfg.synth is None:
         cfg.synth = DEFAULT_SYNTH_POINTS
     if (cfg.views or cfg.images) and cfg.synth:
@@ -285,16 +299,26 @@ def _build(
                      for i, (c, n) in enumerate(zip(cities, per_city, strict=True)) if n > 0]
             views = pd.concat(parts, ignore_index=True)
         else:
-            views, rj = _real_views(cfg, cities)
+            try:
+                views, rj = _real_views(cfg, cities)
+            except DataError as e:  # no usable row at all: still write the rejects report the message points to
+                res = getattr(e, "result", None)
+                if res is None or not len(res.rejects):
+                    raise
+                raise DataError(f"{e}; every rejected row with its reason: {_write_failed_rejects(out, [res.rejects])}"
+                                ) from None
             rejects.append(rj)
 
     # 3. anchoring (per city; real views go to the city whose streets are nearest)
     with T.stage("anchor"):
+        raw_views = views
         views, anchor_rejects, per_city = _anchor_all(views, cities, cfg)
         rejects.append(anchor_rejects)
         if views.empty:
+            swapped = "" if cfg.synth else _swapped_hint(anchor_rejects, cities, cfg, raw_views)
             raise DataError(f"no usable street views remain: all {len(anchor_rejects)} were farther than "
-                            f"--max-snap-m {cfg.max_snap_m:g} from every street (see the rejects)")
+                            f"--max-snap-m {cfg.max_snap_m:g} from every street{swapped}; see the rejects in "
+                            f"{_write_failed_rejects(out, rejects)}")
 
     # 4. context per point
     with T.stage("context"):
@@ -389,11 +413,23 @@ def _build(
         point_docs = _point_docs(views)
         inp = TaskInputs(views=views, nodes=nodes, paths=paths, point_docs=point_docs, seed=rng_seed,
                          n_candidates=cfg.n_candidates, max_queries=cfg.max_queries)
+        from ugdata.tasks.common import TaskNotBuilt, evaluable_problem
+
         task_out = {}
+        omitted: dict[str, str] = {}  # tasks this data cannot support, with the reason (manifest, `ugdata check`)
         for name, fn in TASK_BUILDERS.items():
-            res = fn(inp)
-            if res is not None:
-                task_out[name] = res
+            try:
+                res = fn(inp)
+            except TaskNotBuilt as e:
+                omitted[name] = str(e)
+                continue
+            why = "too little data for this task (nothing to ask)" if res is None else evaluable_problem(res)
+            if why:
+                omitted[name] = why
+                if log:
+                    log(f"task {name} omitted: {why}")
+                continue
+            task_out[name] = res
 
     rej = pd.concat([r for r in rejects if r is not None and len(r)], ignore_index=True) if any(
         r is not None and len(r) for r in rejects) else pd.DataFrame(columns=list(F.REJECT_COLUMNS))
@@ -402,7 +438,7 @@ def _build(
     # 13. write
     with T.stage("write"), atomic_dir(out, overwrite=overwrite) as tmp:
         split_sizes = _write_all(tmp, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg)
-        from ugdata.fingerprint import fingerprint
+        from ugdata.fingerprint import manifest_fields
         from ugdata.writer import dataset_card
 
         manifest = {
@@ -419,6 +455,7 @@ def _build(
             "splits": split_sizes,
             "tasks": {k: {"family": t.spec.family, **{n: int(len(df)) for n, df in t.tables.items()}}
                       for k, t in sorted(task_out.items())},
+            "omitted_tasks": dict(sorted(omitted.items())),
             "inputs": _inputs(cities, cfg),
             "cities": [c.data.city for c in cities],
             "synthetic": bool(cfg.synth),
@@ -427,7 +464,7 @@ def _build(
             "config": _config_json(cfg),
         }
         write_text_atomic(tmp / F.CARD, dataset_card(manifest, bool(cfg.synth)))
-        manifest["fingerprint"] = fingerprint(tmp)
+        manifest.update(manifest_fields(tmp))  # fingerprint, its identity version, per-file digests
         manifest["versions"] = versions()
         manifest["git_commit"] = git_commit()
         manifest["created_at"] = utc_now()
@@ -436,6 +473,103 @@ def _build(
         manifest["peak_rss_mb"] = T.mem
         write_json_atomic(tmp / F.MANIFEST, manifest)
     return out
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Before any work: the output can be written, and --overwrite replaces only a UGData directory that
+    `ugdata build` wrote (its manifest.json says format "ugdata"), never any other folder or file."""
+    import os
+
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise UserError(f"{out} already exists; pass --overwrite to replace it")
+        here = Path.cwd().resolve()
+        real = out.resolve()
+        if real == here or real in here.parents or real.parent == real:
+            raise UserError(f"--out {out} is the current folder, one above it or the root; give a new folder "
+                            "for the dataset (e.g. --out data/mycity)")
+        if not out.is_dir():
+            raise UserError(f"--out {out} is a file, not a UGData directory; --overwrite replaces only a "
+                            "directory written by `ugdata build`: choose another --out")
+        if not _is_ugdata_dir(out):
+            raise UserError(f"--out {out} is not a UGData directory (no manifest.json written by `ugdata build`); "
+                            "--overwrite replaces only those: choose another --out or remove it yourself")
+    probe = out.parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserError(f"--out {out}: {probe} is a file, not a folder; give a path in a folder")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: {probe} is not writable; give a folder you can write to")
+
+
+def _write_failed_rejects(out: Path, frames: list) -> Path:
+    """A build that stops because no view is usable writes its rejects beside the (unwritten) output, as
+    <out>.rejects.csv, so that 'see the rejects' points at a file that exists."""
+    frames = [f for f in frames if f is not None and len(f)]
+    rej = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(F.REJECT_COLUMNS))
+    rej = rej.reindex(columns=list(F.REJECT_COLUMNS))
+    path = out.with_name(out.name + ".rejects.csv")
+    write_text_atomic(path, rej.to_csv(index=False))
+    return path
+
+
+def _swapped_hint(anchor_rejects: pd.DataFrame, cities: list, cfg: BuildConfig, views: pd.DataFrame) -> str:
+    """' (lat and lon look swapped ...)' when exchanging the two columns puts most views on the streets."""
+    try:
+        lat, lon = views.lat.to_numpy(float), views.lon.to_numpy(float)
+        if not ((np.abs(lon) <= 90).all()):
+            return ""
+        sw = views.copy()
+        sw["lat"], sw["lon"] = lon, lat
+        kept, _, _ = _anchor_all(sw, cities, cfg)
+    except Exception:  # noqa: BLE001 - only a hint; the error it decorates stands without it
+        return ""
+    if len(kept) >= max(1, len(views) // 2):
+        return (f" (lat and lon look swapped: exchanged, {len(kept)} of {len(views)} views lie on the streets; "
+                "swap the lat and lon columns of --views)")
+    return ""
+
+
+def _is_ugdata_dir(path: Path) -> bool:
+    """A directory this tool wrote: its manifest.json is a JSON object with format "ugdata"."""
+    try:
+        m = json.loads((path / F.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(m, dict) and m.get("format") == F.FORMAT_NAME
+
+
+def _check_options(cfg: BuildConfig) -> None:
+    """Numeric options checked up front (a bad one would otherwise surface as an unusable dataset)."""
+    import math
+
+    def finite(name: str, v) -> float:
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise UserError(f"{name} must be a number, got {v!r}") from None
+        if not math.isfinite(v):
+            raise UserError(f"{name} must be a finite number, got {v}")
+        return v
+
+    if finite("--block-m", cfg.block_m) <= 0:
+        raise UserError(f"--block-m must be > 0 metres (the spatial split block size; default 200), got {cfg.block_m:g}")
+    if finite("--buffer-m", cfg.buffer_m) < 0:
+        raise UserError(f"--buffer-m must be >= 0 metres (0 = no buffer between splits; default 30), got {cfg.buffer_m:g}")
+    if finite("--max-snap-m", cfg.max_snap_m) <= 0:
+        raise UserError(f"--max-snap-m must be > 0 metres (default 25), got {cfg.max_snap_m:g}")
+    if not 8 <= int(cfg.synth_size) <= 4096:
+        raise UserError(f"--synth-size must be 8..4096 pixels, got {cfg.synth_size}")
+    if int(cfg.max_paths_per_image) < 0:
+        raise UserError(f"--max-paths must be >= 0, got {cfg.max_paths_per_image}")
+    if int(cfg.routes_per_point) < 0:
+        raise UserError(f"--routes-per-point must be >= 0, got {cfg.routes_per_point}")
+    vf, tf = finite("val_frac", cfg.val_frac), finite("test_frac", cfg.test_frac)
+    if not (0 < vf < 1 and 0 < tf < 1 and vf + tf < 1):
+        raise UserError(f"val_frac and test_frac must lie in (0, 1) with a sum below 1, got {vf:g} and {tf:g}")
 
 
 def _objectify(df: pd.DataFrame) -> pd.DataFrame:

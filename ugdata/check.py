@@ -40,12 +40,12 @@ def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str
     notes.append(f"{len(need)} required files present")
 
     # fingerprint
-    from ugdata.fingerprint import fingerprint
+    from ugdata.fingerprint import DataChangedError, verify
 
-    fp = fingerprint(root)
-    if fp != m.get("fingerprint"):
-        problems.append(f"fingerprint mismatch: manifest {str(m.get('fingerprint'))[:16]}..., content {fp[:16]}... "
-                        "(files changed after the build)")
+    try:
+        fp = verify(root, m)
+    except DataChangedError as e:
+        problems.append(f"fingerprint mismatch: {e}")
     else:
         notes.append(f"fingerprint {fp[:16]}... matches the content")
 
@@ -162,6 +162,8 @@ def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str
         if not set(q.split) <= set(spec.splits):
             problems.append(f"task {t}: query splits {sorted(set(q.split))} not in task.json splits {spec.splits}")
     notes.append(f"{len(d.task_names())} tasks checked")
+    for t, why in sorted((m.get("omitted_tasks") or {}).items()):
+        notes.append(f"omitted task {t}: not built on this data ({why})")
 
     # leakage
     buf = float(buffer_m if buffer_m is not None else cfg.get("buffer_m", 0.0) or 0.0)

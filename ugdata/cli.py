@@ -89,6 +89,8 @@ def _print_info(path: Path) -> None:
                   + f"), points {c.get('points')}, rejected {c['rejected']}")
     console.print(f"  graph: {c['nodes']} nodes {c.get('node_types', {})}, {c['edges']} edges")
     console.print(f"  paths {c['paths']}, routes {c['routes']}; tasks: {', '.join(sorted(m.get('tasks', {})))}")
+    for t, why in sorted((m.get("omitted_tasks") or {}).items()):
+        console.print(f"  [yellow]omitted task[/] {t}: {why}", highlight=False)
 
 
 @app.command()
@@ -119,7 +121,7 @@ def check(path: Path = typer.Argument(..., help="A UGData directory."),
 
     problems, notes = check_dir(path, buffer_m=buffer_m)
     for n in notes:
-        console.print(f"[green]ok[/] {n}")
+        console.print(f"[yellow]note[/] {n}" if n.startswith("omitted") else f"[green]ok[/] {n}", highlight=False)
     for p in problems:
         console.print(f"[bold red]FAIL[/] {p}")
     if problems:

@@ -211,6 +211,10 @@ class NotUGDataError(ValueError):
     """Raised when a directory is not a readable UGData directory."""
 
 
+class DataModifiedError(NotUGDataError):
+    """Raised by UGData.verify() when the files are not the content the manifest's fingerprint names."""
+
+
 class UGData:
     """Read-only view of a UGData directory. Tables load lazily and are cached."""
 
@@ -230,7 +234,19 @@ class UGData:
 
     @property
     def fingerprint(self) -> str:
+        """The fingerprint the manifest states (not checked; see verify())."""
         return str(self.manifest["fingerprint"])
+
+    def verify(self) -> str:
+        """The fingerprint of the content on disk, checked against the manifest's (ugdata/fingerprint.py; cached
+        by file stat, so an unchanged directory costs a stat per file). Raises DataChangedError, a
+        NotUGDataError, with a one-line message naming the changed files and the fix (rebuild)."""
+        from ugdata.fingerprint import DataChangedError, verify
+
+        try:
+            return verify(self.root, self.manifest)
+        except DataChangedError as e:
+            raise DataModifiedError(str(e)) from None
 
     @cached_property
     def dataset(self):

@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry import box
 
 from ugdata.common.errors import DataError, UserError
+from ugdata.common.shared import build_lock, cache_root, warn
 
 EMBEDDED_CITY = "helsinki"
 
@@ -252,6 +253,28 @@ def _load_xml(path: Path, *, clip, network: str, city: str) -> OSMData:
 
 
 # -------------------------------------------------------------------------------------------- online
+def osmnx_cache_dir() -> Path:
+    """Where osmnx caches Overpass answers: under the cache root (osmnx's default is ./cache, wherever the
+    user happens to stand)."""
+    return cache_root() / "osmnx"
+
+
+def check_osmnx_cache(cache: Path) -> list[Path]:
+    """Remove cached Overpass answers that are not whole JSON (a download killed mid-write), each with a
+    one-line warning; osmnx would otherwise fail on them on every later build. Returns what it removed."""
+    import json
+
+    removed = []
+    for f in sorted(Path(cache).glob("*.json")):
+        try:
+            json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            warn(f"osmnx cache file {f} is truncated or corrupt; removed, it will be downloaded again")
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
+
+
 def _load_online(*, place, bbox, network: str, city: str | None) -> OSMData:
     import osmnx as ox
 
@@ -263,15 +286,21 @@ def _load_online(*, place, bbox, network: str, city: str | None) -> OSMData:
                         "pass a local extract with --osm FILE or build the embedded city") from None
     ox.settings.requests_timeout = 60
     tags = {**{k: True for k in POI_KEYS}, "building": True, "landuse": True, "leisure": True, "natural": True}
-    try:
-        if place is not None:
-            G = ox.graph_from_place(place, network_type="all", simplify=True, retain_all=True)
-            feats = ox.features_from_place(place, tags=tags)
-        else:
-            G = ox.graph_from_bbox(bbox, network_type="all", simplify=True, retain_all=True)
-            feats = ox.features_from_bbox(bbox, tags=tags)
-    except Exception as e:
-        raise DataError(f"could not download {place or bbox} from OSM ({type(e).__name__}: {e})") from None
+    cache = osmnx_cache_dir()
+    # osmnx caches each Overpass answer as JSON written in place: one process downloads at a time (the
+    # others wait, then read whole files), and what a killed download left half-written is dropped first.
+    with build_lock(cache / "overpass"):
+        check_osmnx_cache(cache)
+        ox.settings.use_cache, ox.settings.cache_folder = True, str(cache)
+        try:
+            if place is not None:
+                G = ox.graph_from_place(place, network_type="all", simplify=True, retain_all=True)
+                feats = ox.features_from_place(place, tags=tags)
+            else:
+                G = ox.graph_from_bbox(bbox, network_type="all", simplify=True, retain_all=True)
+                feats = ox.features_from_bbox(bbox, tags=tags)
+        except Exception as e:
+            raise DataError(f"could not download {place or bbox} from OSM ({type(e).__name__}: {e})") from None
     keep = NETWORK_CLASSES[network]
     if keep is not None:
         G.remove_edges_from([(u, v, k) for u, v, k, h in G.edges(keys=True, data="highway")

@@ -138,20 +138,21 @@ class TrainConfig(_Strict):
     stage: Literal[1, 2] = 1
     output_dir: str = "outputs/uge"
     seed: int = 42
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs when set
+    epochs: float = Field(1.0, gt=0.0)
+    # overrides epochs when set; >= 1 (0 or a negative count would train nothing, or silently one epoch)
+    max_steps: int | None = Field(None, ge=1)
     per_device_batch_size: int = Field(8, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
-    gradcache_chunk_size: int | None = None  # None: no GradCache; else encode in chunks of this many items
-    save_every_steps: int | None = None  # None: only at the end
-    save_total_limit: int | None = 2
-    eval_every_steps: int | None = None
-    log_every_steps: int = 10
+    gradcache_chunk_size: int | None = Field(None, ge=1)  # None: no GradCache; else encode in chunks of this many items
+    save_every_steps: int | None = Field(None, ge=1)  # None: only at the end
+    save_total_limit: int | None = Field(2, ge=1)
+    eval_every_steps: int | None = Field(None, ge=1)
+    log_every_steps: int = Field(10, ge=1)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on GPU, no on CPU
     resume_from: str | None = None  # "latest" or a checkpoint dir
     init_adapter: str | None = None  # stage 2: the stage-1 checkpoint to start from
     stage2_only: bool = False  # ablation: stage 2 without a stage-1 adapter
-    stop_after_steps: int | None = None  # testing: exit (as if killed) after this many optimizer steps
+    stop_after_steps: int | None = Field(None, ge=1)  # testing: exit (as if killed) after this many optimizer steps
     cpu: bool = False  # force CPU even where a GPU exists
 
 
@@ -255,7 +256,9 @@ def _format_error(e: ValidationError, source: str) -> str:
             msgs.append(f"missing required key '{loc}'")
         else:
             where = f"'{loc}': " if loc else ""
-            msgs.append(f"{where}{err['msg']}")
+            got = f" (got {err['input']!r})" if err["type"] in ("greater_than_equal", "greater_than", "less_than",
+                                                                 "less_than_equal") else ""
+            msgs.append(f"{where}{err['msg']}{got}")
     return f"invalid config {source}: " + "; ".join(msgs)
 
 
@@ -273,8 +276,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> UGEConf
         raise UserError(f"config file {path} not found; see configs/uge/ for examples")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"config file {path} is not valid YAML: {e}") from None
+    except yaml.YAMLError as e:  # one line: what is wrong and where (PyYAML's own text spans several lines)
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"config file {path} is not valid YAML{where}: {what}; fix the file (see configs/uge/ "
+                        "for examples)") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a mapping at the top level")
     raw.pop("_base_", None)

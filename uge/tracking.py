@@ -14,6 +14,25 @@ from typing import Any
 from .config import UGEConfig
 
 
+def keep_records_until(path: Path, step: int) -> None:
+    """Before a run resumed from its checkpoint at `step` appends: drop the records of later steps (logged by
+    the run that was killed, and about to be logged again) and a line the kill tore, so that metrics.jsonl
+    reads as if the run had never stopped (each step once)."""
+    from ugdata.common.atomic import write_text_atomic
+
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and not (isinstance(rec.get("step"), int) and rec["step"] > step):
+            keep.append(line + "\n")
+    write_text_atomic(path, "".join(keep))
+
+
 class Tracker:
     def __init__(self, cfg: UGEConfig, run_dir: Path, *, main: bool, total_steps: int, start_step: int,
                  resumed: bool = False):
@@ -26,7 +45,9 @@ class Tracker:
         if not main:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        # a resumed run appends (steps after its checkpoint appear twice; readers keep the last), a new run starts afresh
+        # a resumed run continues the records up to its checkpoint and appends; a new run starts afresh
+        if resumed:
+            keep_records_until(run_dir / "metrics.jsonl", start_step)
         self.jsonl = open(run_dir / "metrics.jsonl", "a" if resumed else "w", encoding="utf-8")  # noqa: SIM115
         if cfg.logging.tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ugdata.common.atomic import remove_stale_temps
 from ugdata.common.errors import DataError, UserError
+from ugdata.common.faults import kill_point
 
 from .checkpoint import (
     TrainerState,
@@ -159,6 +161,9 @@ class Trainer:
             self.fsdp = fsdp_settings(self.accelerator)
         self.main = self.accelerator.is_main_process
         self.run_dir = Path(t.output_dir)
+        if self.main:  # what a run killed mid-save left (temporary checkpoint folders; an old one is put back)
+            remove_stale_temps(self.run_dir)
+        self.accelerator.wait_for_everyone()  # before any process looks for a checkpoint to resume from
         seed_everything(t.seed)
         self._validate_inputs()
 
@@ -411,6 +416,7 @@ class Trainer:
                 if step % t.log_every_steps == 0 or step == self.state.total_steps or step == 1:
                     tracker.log(step, metrics)
                 tracker.advance(step, f"loss {metrics['loss']:.4f}")
+                kill_point(f"uge.step:{step}")
                 if t.save_every_steps and step % t.save_every_steps == 0 and step < self.state.total_steps:
                     self.save()
                 if t.eval_every_steps and step % t.eval_every_steps == 0:

@@ -42,7 +42,7 @@ def _results(spec, task: str, value: float, model: str):
         scores={t.split: {"main_score": value, t.main_score: value, "n_queries": 20}},
         provenance=Provenance(package_version="0.1.0", git_commit=None, task_version=t.version,
                               dataset_fingerprint=spec.datasets[t.dataset].fingerprint, dataset_path="/data",
-                              seed=0, created_at="2026-11-21T00:00:00+00:00", zero_shot=True),
+                              seed=0, created_at="2026-11-21T00:00:00+00:00", zero_shot=True, data_verified=True),
     )
 
 

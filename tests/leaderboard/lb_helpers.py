@@ -62,7 +62,7 @@ def result_for(spec: BenchmarkSpec, task: str, value: float, *, model: str, revi
         provenance=Provenance(package_version="0.1.0", git_commit="deadbeef", task_version=t.version,
                               dataset_fingerprint=fingerprint or spec.datasets[t.dataset].fingerprint or "none",
                               dataset_path="/data/helsinki", seed=0, created_at="2026-11-21T00:00:00+00:00",
-                              zero_shot=zero_shot),
+                              zero_shot=zero_shot, data_verified=True),
     )
 
 

@@ -23,6 +23,7 @@ import ugbench.models
 import ugbench.tasks
 from ugbench.models import registry as model_registry
 from ugbench.tasks import registry as task_registry
+from ugdata.testing import reseal
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -70,7 +71,7 @@ def data_with_my_task(small_ugdata, tmp_path) -> Path:
     spec = json.loads((d / "tasks" / "my_task" / "task.json").read_text())
     spec["name"] = "my_task"
     (d / "tasks" / "my_task" / "task.json").write_text(json.dumps(spec))
-    return d
+    return reseal(d)  # as if the builder had written it (evaluate refuses data edited after its build)
 
 
 def test_doc_examples_register_and_evaluate(user_files, data_with_my_task, tmp_path):

@@ -26,6 +26,7 @@ from ugbench.evaluation import evaluate
 from ugbench.metrics.probe import regression_scores
 from ugbench.models.random_baseline import RandomEncoder
 from ugbench.protocol import ModelMeta
+from ugdata.testing import reseal
 
 N_SEEDS = 6
 N_TARGETS = 4
@@ -71,6 +72,7 @@ def _write_task(src: Path, dst: Path, make_targets) -> None:
     spec = json.loads((tdir / "task.json").read_text())
     spec["extra"]["attributes"] = names
     (tdir / "task.json").write_text(json.dumps(spec))
+    reseal(dst)  # declared as built content (evaluate refuses data edited after its build)
 
 
 def _scores(model, data: Path, out: Path) -> dict:

@@ -18,6 +18,7 @@ from rich.console import Console
 from ugbench.evaluation import evaluate
 from ugbench.protocol import ModelMeta
 from ugbench.runners.perception import degenerate
+from ugdata.testing import reseal
 
 
 class ConstantModel:
@@ -49,7 +50,7 @@ def data_with_classes(mock_data, tmp_path):
     spec = json.loads((tdir / "task.json").read_text())
     spec["extra"]["attributes"] = [*spec["extra"]["attributes"], "landuse"]
     (tdir / "task.json").write_text(json.dumps(spec))
-    return d
+    return reseal(d)  # declared as built content (evaluate refuses data edited after its build)
 
 
 @pytest.mark.parametrize("model", ["bm25", ConstantModel(0.3), ConstantModel(0.0)], ids=["bm25", "const", "zero"])

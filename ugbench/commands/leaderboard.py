@@ -78,6 +78,12 @@ def render_cmd(
     """
     from ugbench.leaderboard import load_leaderboard, render
 
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserError(f"--out {out}: {'it' if p == out else p} is a file, not a folder; give a folder "
+                                "for leaderboard.md and index.html")
+            break
     lb = load_leaderboard(leaderboard)
     md, page = render(lb, out)
     console.print(f"wrote {md} and {page} ({len(lb.current_entries())} entries)", highlight=False, markup=False)

@@ -36,6 +36,28 @@ def _read_coords(path: Path):
     return df[["lon", "lat"]].to_numpy(dtype="float64"), ids
 
 
+def _load_npy(path: Path, flag: str):
+    """A .npy array written by numpy.save, or a one-line error saying what the file is instead."""
+    import numpy as np
+
+    from ugdata.common.errors import UserError
+
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        kind = "a .npz archive" if magic[:2] == b"PK" else "empty" if not magic else "not a .npy file"
+        raise UserError(f"{flag} {path} is {kind} (no NumPy .npy header); save the array with numpy.save(path, "
+                        "array) and pass that file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "pickle" in why:
+            why = "it holds Python objects, not numbers"
+        raise UserError(f"{flag} {path} is not a readable .npy array ({why}); save a numeric array with "
+                        "numpy.save(path, array)") from None
+
+
 def _encode_views(data_dir: Path, model_name: str, field: str, split: str, batch_size: int, device):
     import numpy as np
     from rich.progress import Progress
@@ -98,12 +120,13 @@ def build(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index directory."),
 ) -> None:
     """Embed a corpus (or take precomputed vectors) and write a search index with every engine's data."""
-    import numpy as np
     from rich.console import Console
 
     from ugbench.search.index import GeoIndex
+    from ugdata.common.atomic import remove_stale_temps
     from ugdata.common.errors import UserError
 
+    remove_stale_temps(out.parent, out.name)  # a killed earlier build's temporary (its old index put back)
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
     if (data is None) == (vectors is None):
@@ -121,10 +144,7 @@ def build(
             raise UserError("--vectors needs --coords TABLE with lon and lat columns (one row per vector)")
         if not vectors.is_file():
             raise UserError(f"vectors file {vectors} not found")
-        try:
-            vecs = np.load(vectors, allow_pickle=False)
-        except ValueError as e:
-            raise UserError(f"{vectors} is not a .npy array ({e})") from e
+        vecs = _load_npy(vectors, "--vectors")
         xy, ids = _read_coords(coords)
         meta.update({"model": model, "vectors": str(vectors)})
     con = Console()
@@ -169,7 +189,7 @@ def query(
     if vector is not None:
         if not vector.is_file():
             raise UserError(f"query vector file {vector} not found")
-        q = np.load(vector, allow_pickle=False).reshape(-1)
+        q = _load_npy(vector, "--vector").reshape(-1)
     else:
         name = model or idx.meta.get("model")
         if not name:

@@ -203,6 +203,9 @@ def _check_result(
         problems.append(f"{rel}: computed on dataset fingerprint {fp}, but {spec.name} {spec.version} "
                         f"declares '{declared.dataset}' = {dataset.fingerprint}; evaluate on the declared data"
                         + (f" ({dataset.build})" if dataset.build else ""))
+    if not result.provenance.data_verified:
+        problems.append(f"{rel}: its data was not verified against the fingerprint it names (no "
+                        "provenance.data_verified); re-run `ugbench evaluate` with this ugbench, which checks the data")
     prev = sub.fingerprints.get(declared.dataset)
     if prev is not None and prev != fp:
         problems.append(f"{rel}: fingerprint {fp} differs from {prev} used by the other tasks on "

@@ -20,14 +20,23 @@ def _is_spec(s: str) -> bool:
     return bool(_PATTERN.match(s.strip()))
 
 
-def _call(factory, options):
+def _call(factory, options, spec: str = "?"):
     try:
-        params = inspect.signature(factory).parameters
+        sig = inspect.signature(factory)
     except (TypeError, ValueError):
         return factory()
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return factory(**options)
-    return factory(**{k: v for k, v in options.items() if k in params})
+    params = sig.parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        options = {k: v for k, v in options.items() if k in params}
+    try:  # a function that needs arguments of its own (e.g. `json:dumps`) is not a model factory
+        sig.bind(**options)
+    except TypeError as e:
+        raise UserError(
+            f"`{spec}` is a {'class' if inspect.isclass(factory) else 'function'} that cannot be called with "
+            f"only keyword options ({e}); `module:attr` must name a ugbench model object, a model class or a "
+            "factory returning one (see ugbench/protocol.py)"
+        ) from None
+    return factory(**options)
 
 
 def check_model(obj, where: str):
@@ -60,5 +69,5 @@ def load(name_or_path: str, *, device=None, **options):
         raise UserError(f"custom models are given as `module:attr` (got '{name_or_path}')")
     obj = import_attr(name_or_path)
     if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "encode")):
-        obj = _call(obj, {"device": device, **options})
+        obj = _call(obj, {"device": device, **options}, name_or_path)
     return check_model(obj, f"`{name_or_path}`")

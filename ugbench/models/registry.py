@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ugdata.common.errors import UserError
@@ -92,6 +93,13 @@ def discover() -> None:
     _DISCOVERED = True
 
 
+def _looks_like_path(key: str) -> bool:
+    """A file-system path rather than a name or a hub id ("org/model"): absolute, relative with ./ or ../,
+    home-relative, Windows-style, or with two or more '/' separators."""
+    return (key.startswith(("/", "./", "../", "~", ".\\")) or "\\" in key or key.count("/") >= 2
+            or key.endswith("/")) and not Path(key).expanduser().exists()
+
+
 def entries() -> list[ModelEntry]:
     discover()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
@@ -107,11 +115,18 @@ def resolve(name_or_path: str) -> ModelEntry:
     matching = [e for e in _REGISTRY.values() if e.matches is not None and e.matches(key)]
     if matching:
         return max(matching, key=lambda e: e.priority)
+    if _looks_like_path(key):
+        raise UnknownModelError(
+            f"no such path '{name_or_path}': no model folder or file there (and it is not a registered model "
+            "name); check the path, e.g. a training run's final/ folder"
+        )
     names = sorted(set(_REGISTRY) | set(_ALIASES))
     close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     if BROKEN:
         hint += f" (adapters that failed to import: {', '.join(sorted(BROKEN))})"
+    if "/" in key and not Path(key).expanduser().exists():
+        hint += f" There is no path '{name_or_path}' either, and it is not a hub id of a supported family."
     raise UnknownModelError(
         f"unknown model '{name_or_path}'.{hint} See `ugbench list-models`; a local folder, a hub id of a "
         "supported family, or `module:attr` also work."

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,8 +260,16 @@ class GeoIndex:
         ap = path / "arrays.npz"
         if not ap.is_file():
             raise UserError(f"{path} is missing arrays.npz; rebuild the index")
-        with np.load(ap, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
+        try:
+            with np.load(ap, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:  # truncated or damaged
+            raise UserError(f"{ap} is damaged or truncated ({type(e).__name__}: {e}); rebuild the index with "
+                            "`ugbench search build ... --overwrite`") from None
+        missing = [k for k in ("vectors", "coords", "ids") if k not in a]
+        if missing:
+            raise UserError(f"{ap} lacks the arrays {missing}; rebuild the index with `ugbench search build ... "
+                            "--overwrite`")
         if a["vectors"].shape != (header["n"], header["dim"]):
             raise UserError(
                 f"{ap} holds vectors of shape {a['vectors'].shape}, header says ({header['n']}, {header['dim']})"

@@ -282,3 +282,9 @@ def scan(
             if n_top == kk:
                 kth = top[0]
     return out_rows[:n_out], out_f[:n_out], kth, n_vis, n_pre, n_code
+
+
+# numba's cache made safe for several processes at once (a file lock per kernel, damaged caches recompiled)
+from ._numba_cache import protect as _protect_cache  # noqa: E402
+
+_protect_cache(globals())

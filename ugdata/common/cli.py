@@ -16,10 +16,12 @@ err_console = Console(stderr=True)
 def run_app(app: typer.Typer) -> None:
     """Run a typer app; UserError (and missing files) print one line and exit with code 2.
 
+    A command's own exit code (`raise typer.Exit(1)`, e.g. `ugdata check` finding a problem) is kept: in
+    non-standalone mode click returns it instead of exiting, so it is passed on to sys.exit here.
     Set UG_DEBUG=1 to see the full traceback instead.
     """
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except UserError as e:
         if os.environ.get("UG_DEBUG"):
             raise
@@ -43,6 +45,8 @@ def run_app(app: typer.Typer) -> None:
         if isinstance(e, abort):
             sys.exit(1)
         raise
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc != 0:
+        sys.exit(rc)
 
 
 def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:

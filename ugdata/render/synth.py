@@ -332,7 +332,11 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
         raise ValueError(f"render size must be >= 16 pixels, got {size}")
     # Fold the heading into the street direction the camera faces more (along or against the edge):
     # looking back along a street is looking forward along the reversed street with the sides swapped.
-    phi = _wrap180(ctx.heading_deg - ctx.street_bearing_deg)
+    # The builder's views look exactly along (0/180) or across (90/270 deg) the street, so the fold below is
+    # decided at its boundary: unrounded, heading - bearing lands at 90 +- 1e-13 and which side it falls on
+    # followed the last bit of the bearing, which numpy's AVX-512 and AVX2 arctan2 do not agree on (4 of
+    # 1188 pinned views rendered as other scenes on an AVX2 machine). Rounded to 1e-6 deg, +-90 stays unfolded.
+    phi = round(_wrap180(ctx.heading_deg - ctx.street_bearing_deg), 6) + 0.0  # + 0.0: no -0.0
     frame_bearing = ctx.street_bearing_deg
     dens_left, dens_right = ctx.building_density_left, ctx.building_density_right
     if abs(phi) > 90.0:

@@ -28,6 +28,39 @@ class TaskInputs:
     min_negative_m: float = 25.0
 
 
+class TaskNotBuilt(Exception):
+    """A task writer's way to say the task cannot be built validly on this data (the message says why); the
+    builder omits the task and records the reason in manifest["omitted_tasks"]."""
+
+
+def evaluable_problem(out: TaskOutput) -> str | None:
+    """Why a written task could not be evaluated (None: it can): ugbench scores the val and test splits, so
+    a ranking task needs a query with positives there, and a probe task a split among them with two or more
+    spatial cross-validation folds."""
+    spec = out.spec
+    if spec.protocol == "probe":
+        t = out.tables.get("targets")
+        if t is None or t.empty:
+            return "no perception targets"
+        if "fold" in t.columns and "split" in t.columns:
+            folds = {s: int(t.loc[t.split == s, "fold"].nunique()) for s in EVAL_SPLITS}
+            if max(folds.values()) < 2:
+                return ("probes need 2 or more spatial folds in val or test, but this data has "
+                        + ", ".join(f"{n} in {s}" for s, n in folds.items())
+                        + " (too small an area: build from a larger area or with more views)")
+        return None
+    q = out.tables.get("queries")
+    if q is None or q.empty:
+        return "no queries"
+    if "split" in q.columns:
+        q = q[q.split.isin(EVAL_SPLITS)]
+        if "positive_ids" in q.columns:
+            q = q[q.positive_ids.map(lambda x: x is not None and len(x) > 0)]
+        if q.empty:
+            return "no query with a positive in val or test"
+    return None
+
+
 @dataclass
 class TaskOutput:
     spec: TaskSpec

@@ -201,6 +201,14 @@ def _read_table(path: Path) -> pd.DataFrame:
                 f"{path}: cannot read as CSV ({e}); check quoting and the column count of each line"
             ) from e
         df = df.fillna("")  # short lines give NaN even with keep_default_na=False
+        if len(df.columns) == 1:
+            head = str(df.columns[0])
+            for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+                if sep in head and sep != ("\t" if suffix == ".tsv" else ","):
+                    expected = "tabs" if suffix == ".tsv" else "commas"
+                    raise DataError(f"{path}: the columns are separated by {name}, not {expected} (header "
+                                    f"'{head[:60]}'); save the table as comma-separated CSV"
+                                    + (" or name it .tsv" if sep == "\t" else ""))
     return _canonical_columns(df, path)
 
 

@@ -9,6 +9,7 @@ the same `load_backbone(path)` as a hub checkpoint, so the loading code under te
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,15 +18,15 @@ from typing import Any
 
 import torch
 import yaml
-from filelock import FileLock
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from ugdata.common.atomic import atomic_dir, write_json_atomic
 from ugdata.common.errors import UserError
+from ugdata.common.shared import build_lock, check_file_records, file_records, warn
 
 from .families import FAMILIES, FamilySpec
 
-TINY_MARKER = "ug_tiny_backbone.json"  # written last into a built folder: {"config_hash", "seed", ...}
+TINY_MARKER = "ug_tiny_backbone.json"  # written last: {"config_hash", "seed", "files": {name: size, sha256}}
 _BUILDER_VERSION = 1  # bump when the build recipe changes, so cached folders are rebuilt
 
 _CORPUS_TEXT = (
@@ -235,8 +236,12 @@ def _build_image_processor(spec: FamilySpec, cfg: dict[str, Any]):
 def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, seed: int = 0) -> Path:
     """Build (or reuse) a tiny random-weight VLM folder; returns the folder, loadable by load_backbone.
 
-    Idempotent: a folder already built from the same config and seed (same config hash) is reused; a
-    folder built from a different config is rebuilt atomically (nothing half-written is ever left).
+    Idempotent and safe when several processes ask at once (`accelerate launch`): one builds under a file
+    lock while the others wait, into a temporary folder that is checked complete (config with model_type,
+    weights, tokenizer, processor) before it is renamed into place with its marker. A folder built from
+    the same config and seed is reused after checking every file against the sizes and sha256 its marker
+    recorded; an incomplete or altered one is rebuilt with a one-line warning, and one built from another
+    config is rebuilt silently.
     """
     cfg, cfg_path = read_backbone_yaml(config_yaml_or_name)
     if not cfg.get("tiny"):
@@ -244,11 +249,16 @@ def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, se
     spec = FAMILIES[cfg["family"]]
     out = Path(out_dir)
     digest = config_hash(cfg, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if _built_hash(out) == digest:
-            return out
-        if out.exists() and not (out / TINY_MARKER).is_file() and any(out.iterdir()):
+    with build_lock(out):
+        marker = tiny_marker_safe(out)
+        if marker is not None and marker.get("config_hash") == digest:
+            problem = check_tiny_folder(out, marker)
+            if problem is None:
+                return out
+            warn(f"tiny backbone {out} is incomplete or corrupt ({problem}); rebuilding it")
+        elif out.exists() and marker is None and (out / TINY_MARKER).exists():
+            warn(f"tiny backbone {out} has an unreadable {TINY_MARKER}; rebuilding it")
+        elif out.exists() and marker is None and any(out.iterdir()):
             raise UserError(f"{out} exists and is not a tiny backbone folder; choose another out_dir")
         with atomic_dir(out, overwrite=True) as tmp:
             torch.manual_seed(seed)
@@ -258,20 +268,67 @@ def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, se
                 model = _build_model(spec, cfg, tokenizer)
             model.eval()
             processor = _assemble_processor(spec, _build_image_processor(spec, cfg), tokenizer, model.config)
-            model.save_pretrained(tmp)
+            # transformers writes a model only on torch.distributed rank 0 (should_save_on_this_rank); under
+            # `accelerate launch` whichever rank holds the lock builds, so this one must write everything.
+            model.should_save_on_this_rank = lambda is_main_process: True
+            with _quiet_transformers():
+                model.save_pretrained(tmp, is_main_process=True)
             processor.save_pretrained(tmp)
-            write_json_atomic(
-                tmp / TINY_MARKER,
-                {
-                    "config_hash": digest,
-                    "seed": seed,
-                    "name": cfg.get("name"),
-                    "family": spec.name,
-                    "config": cfg,
-                    "builder_version": _BUILDER_VERSION,
-                },
-            )
+            record = {
+                "config_hash": digest,
+                "seed": seed,
+                "name": cfg.get("name"),
+                "family": spec.name,
+                "config": cfg,
+                "builder_version": _BUILDER_VERSION,
+                "files": file_records(tmp, skip=(TINY_MARKER,)),
+            }
+            problem = check_tiny_folder(tmp, record)
+            if problem is not None:  # a bug here or in transformers, not a user error: say what is missing
+                raise RuntimeError(f"tiny backbone built in {tmp} is incomplete ({problem})")
+            write_json_atomic(tmp / TINY_MARKER, record)
     return out
+
+
+def check_tiny_folder(folder: Path, marker: dict[str, Any]) -> str | None:
+    """None when `folder` holds everything load_backbone needs, as built, else what is wrong (one phrase)."""
+    cfg_file = folder / "config.json"
+    try:
+        model_type = json.loads(cfg_file.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return "config.json missing or unreadable"
+    if not model_type:
+        return "config.json has no model_type"
+    for need in _TINY_NEEDS:
+        if not any((folder / f).is_file() for f in need):
+            return f"{' or '.join(need)} missing"
+    records = marker.get("files")
+    if not isinstance(records, dict) or not records:
+        return f"its {TINY_MARKER} lists no files (built by an older version)"
+    return check_file_records(folder, records)
+
+
+# What a tiny folder must hold besides config.json (any one of each group): weights, tokenizer, processor.
+_TINY_NEEDS = (
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("tokenizer.json",),
+    ("tokenizer_config.json",),
+    ("processor_config.json", "preprocessor_config.json"),
+)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No "Writing model shards" progress bar while saving a tiny model; errors still show."""
+    from transformers.utils import logging as tlog
+
+    bars = tlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            tlog.enable_progress_bar()
 
 
 def _assemble_processor(spec: FamilySpec, image_processor, tokenizer, model_config):
@@ -293,14 +350,13 @@ def _assemble_processor(spec: FamilySpec, image_processor, tokenizer, model_conf
     )
 
 
-def _built_hash(out: Path) -> str | None:
-    marker = out / TINY_MARKER
-    if not marker.is_file():
-        return None
+def tiny_marker_safe(path: str | Path) -> dict[str, Any] | None:
+    """The build record of a tiny folder, or None when it has none or it is unreadable."""
     try:
-        return json.loads(marker.read_text()).get("config_hash")
-    except (OSError, json.JSONDecodeError):
+        marker = json.loads((Path(path) / TINY_MARKER).read_text())
+    except (OSError, ValueError):
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 def tiny_marker(path: str | Path) -> dict[str, Any] | None:
