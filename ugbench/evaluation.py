@@ -26,7 +26,11 @@ from .tasks.registry import TaskMeta, get_task, tasks_for_data
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("UGBENCH_CACHE", Path.home() / ".cache" / "ugbench"))
+    """$UGBENCH_CACHE, else `embeddings/` under the project's one cache root (UG_CACHE, XDG_CACHE_HOME, ~/.cache)."""
+    from ugdata.common.shared import cache_root
+
+    explicit = os.environ.get("UGBENCH_CACHE")
+    return Path(explicit) if explicit else cache_root() / "embeddings"
 
 
 def _open_data(data_dir: str | Path):

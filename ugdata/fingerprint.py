@@ -467,8 +467,9 @@ def verify(root: Path, manifest: dict) -> str:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("UG_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "urban-graph-embeddings") / "fingerprints"
+    from ugdata.common.shared import cache_root
+
+    return cache_root() / "fingerprints"
 
 
 class _StatCache:

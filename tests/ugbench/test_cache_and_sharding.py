@@ -175,3 +175,25 @@ def test_a_code_model_that_changes_gets_a_new_cache_key(mock_data, tmp_path, mon
     before = model_digest(mod.Model(), str(folder))
     (folder / "weights.bin").write_bytes(b"\1" * 64)
     assert model_digest(mod.Model(), str(folder)) != before
+
+
+def test_one_cache_root_for_every_cache(monkeypatch, tmp_path):
+    """Pointing UG_CACHE (or XDG_CACHE_HOME) at an empty folder gives a cold start for every cache: tiny
+    backbones, embeddings and fingerprints all live under the one root (the embedding cache used to sit in
+    ~/.cache/ugbench whatever UG_CACHE said, so a "fresh" run reused old embeddings)."""
+    from ugbench.evaluation import default_cache_dir
+    from ugbench.models._vlm import sources
+    from ugdata import fingerprint
+    from ugdata.common.shared import cache_root
+
+    monkeypatch.delenv("UGBENCH_CACHE", raising=False)
+    monkeypatch.setenv("UG_CACHE", str(tmp_path / "ug"))
+    assert cache_root() == tmp_path / "ug"
+    assert default_cache_dir() == tmp_path / "ug" / "embeddings"
+    assert fingerprint._cache_dir() == tmp_path / "ug" / "fingerprints"
+    assert sources.cache_root() == tmp_path / "ug"
+    monkeypatch.delenv("UG_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "urban-graph-embeddings" / "embeddings"
+    monkeypatch.setenv("UGBENCH_CACHE", str(tmp_path / "explicit"))
+    assert default_cache_dir() == tmp_path / "explicit"

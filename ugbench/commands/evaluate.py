@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Recompute existing results and re-encode "
                                        "cached embeddings."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Embedding cache folder (default "
-                                                 "$UGBENCH_CACHE or ~/.cache/ugbench)."),
+                                                 "$UGBENCH_CACHE, else embeddings/ under $UG_CACHE or $XDG_CACHE_HOME/urban-graph-embeddings or ~/.cache/urban-graph-embeddings)."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
         device: Optional[str] = typer.Option(None, "--device", help="Torch device for the model (cpu, cuda, "
                                              "cuda:1); default: the adapter's choice."),

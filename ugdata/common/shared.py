@@ -47,9 +47,15 @@ def build_lock(target: str | Path) -> Iterator[None]:
 
 
 def cache_root() -> Path:
-    """The cache root of this project: $UG_CACHE, else ~/.cache/urban-graph-embeddings."""
+    """The one cache root of this project (tiny backbones, embeddings, fingerprints, osmnx answers):
+    $UG_CACHE, else $XDG_CACHE_HOME/urban-graph-embeddings, else ~/.cache/urban-graph-embeddings.
+
+    One root, so that pointing UG_CACHE (or XDG_CACHE_HOME) at an empty folder really gives a cold start."""
     root = os.environ.get("UG_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "urban-graph-embeddings"
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "urban-graph-embeddings"
 
 
 def warn(message: str) -> None:

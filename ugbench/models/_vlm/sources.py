@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ugdata.common.errors import UserError
+from ugdata.common.shared import cache_root
 
 from .families import FAMILIES, FamilySpec, detect_family
 from .lora import BACKBONE_RECORD, read_backbone_record
 from .tiny import build_tiny_backbone, config_hash, configs_dir, read_backbone_yaml, tiny_marker
-
-
-def cache_root() -> Path:
-    """Where tiny backbones are built: $UG_CACHE or ~/.cache/urban-graph-embeddings."""
-    root = os.environ.get("UG_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "urban-graph-embeddings"
 
 
 @dataclass
