@@ -459,6 +459,7 @@ def _build(
             "inputs": _inputs(cities, cfg),
             "cities": [c.data.city for c in cities],
             "synthetic": bool(cfg.synth),
+            **_license_fields(views, bool(cfg.synth)),
             "captioner": getattr(captioner, "name", type(captioner).__name__),
             "seed": rng_seed,
             "config": _config_json(cfg),
@@ -923,6 +924,19 @@ def _inputs(cities: list[CityState], cfg: BuildConfig) -> list[dict]:
         if val and Path(val).is_file():
             out.append({"city": "", "source": key, "path": str(val), "sha256": sha256_file(Path(val))})
     return out
+
+
+def _license_fields(views: pd.DataFrame, synthetic: bool) -> dict:
+    """manifest["licenses"] {licence: images} and manifest["image_sources"] [{provider, license, images}]."""
+    from ugdata import licenses as L
+
+    if synthetic or "license" not in views.columns:
+        n = int(len(views))
+        return {"licenses": {L.SYNTHETIC: n} if synthetic else {L.UNKNOWN: n},
+                "image_sources": [{"provider": L.SYNTHETIC if synthetic else "", "license": L.SYNTHETIC if synthetic
+                                   else L.UNKNOWN, "images": n}]}
+    return {"licenses": L.summary(views.license.tolist()),
+            "image_sources": L.sources(views.provider.tolist(), views.license.tolist())}
 
 
 def _config_json(cfg: BuildConfig) -> dict:

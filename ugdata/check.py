@@ -17,7 +17,9 @@ from ugdata.paths import SYMMETRIC
 from ugdata.splits import leakage_report
 
 
-def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str], list[str]]:
+def check_dir(path: str | Path, buffer_m: float | None = None,
+              require_license: bool = False) -> tuple[list[str], list[str]]:
+    """require_license: also fail when an image's licence is unknown (synthetic images count as known)."""
     root = Path(path)
     try:
         d = F.load(root)
@@ -172,9 +174,29 @@ def check_dir(path: str | Path, buffer_m: float | None = None) -> tuple[list[str
         problems += [f"spatial leakage: {x}" for x in leaks]
         if not leaks:
             notes.append(f"no view of one split within {buf:g} m of a view of another split")
+    if require_license:
+        problems += _license_problems(m, views, notes)
     card = (root / F.CARD).read_text()
     if "OpenStreetMap contributors" not in card:
         problems.append("README.md lacks the ODbL attribution '© OpenStreetMap contributors'")
     if m.get("synthetic") and "synthetic" not in card.lower():
         problems.append("README.md does not say that the images are synthetic")
     return problems, notes
+
+
+def _license_problems(manifest: dict, views: pd.DataFrame, notes: list[str]) -> list[str]:
+    """One problem line when images have an unknown licence: how many, an example id and the fix."""
+    from ugdata.licenses import is_unknown, summary
+
+    if manifest.get("synthetic"):
+        notes.append(f"licences: all {len(views)} images are synthetic (rendered from OpenStreetMap data)")
+        return []
+    lic = views["license"] if "license" in views.columns else pd.Series([None] * len(views), index=views.index)
+    unknown = lic.map(is_unknown).to_numpy(bool)
+    if unknown.any():
+        example = views.image_id[unknown].iloc[0]
+        return [f"licence unknown for {int(unknown.sum())} of {len(views)} images (e.g. {example}); add a license "
+                "column (e.g. 'CC BY-SA 4.0') to the --views table, or fetch with `ugdata fetch`, and rebuild"]
+    counts = ", ".join(f"{k} {v}" for k, v in summary(lic.tolist()).items())
+    notes.append(f"licences known for all {len(views)} images ({counts})")
+    return []

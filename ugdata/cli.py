@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from ugdata.common.cli import run_app
+from ugdata.fetch.cli import fetch_app
 
 app = typer.Typer(
     name="ugdata",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+app.add_typer(fetch_app, name="fetch")  # `ugdata fetch SOURCE ...`: ugdata/fetch/cli.py (one group, every source)
 
 
 @app.command()
@@ -114,12 +116,14 @@ def info(path: Path = typer.Argument(..., help="A UGData directory."),
 
 @app.command()
 def check(path: Path = typer.Argument(..., help="A UGData directory."),
-          buffer_m: Optional[float] = typer.Option(None, "--buffer-m", help="Leakage distance (default: the build's).")) -> None:
+          buffer_m: Optional[float] = typer.Option(None, "--buffer-m", help="Leakage distance (default: the build's)."),
+          require_license: bool = typer.Option(False, "--require-license", help="Also fail when an image's licence "
+                                               "is unknown (before you publish a dataset; synthetic images pass).")) -> None:
     """Check integrity (files, counts, fingerprint, ids, edge references, task references) and spatial
     leakage between splits. Exits 1 when a problem is found."""
     from ugdata.check import check_dir
 
-    problems, notes = check_dir(path, buffer_m=buffer_m)
+    problems, notes = check_dir(path, buffer_m=buffer_m, require_license=require_license)
     for n in notes:
         console.print(f"[yellow]note[/] {n}" if n.startswith("omitted") else f"[green]ok[/] {n}", highlight=False)
     for p in problems:

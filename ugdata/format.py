@@ -79,6 +79,16 @@ VIEW_COLUMNS: dict[str, str] = {
     "perception": "struct of float proxies (greenery, commercial, street_size, building_density, ...)",
 }
 
+# Per-image licence columns: present in datasets built from real street views (--views/--images), absent in
+# synthetic builds (rendered images, licence "synthetic"; leaving them out keeps those builds' identity).
+# None where the input table gave nothing (licence unknown). See ugdata/licenses.py.
+VIEW_LICENSE_COLUMNS: dict[str, str] = {
+    "license": "str or None the image's licence as its source states it (e.g. 'CC BY-SA 4.0'); None = unknown",
+    "creator": "str or None who took the image (credit them)",
+    "attribution_url": "str or None the page to link for attribution (e.g. https://www.mapillary.com/app/?pKey=<id>)",
+    "provider": "str or None where the image came from (mapillary, osv5m, kartaview, ...)",
+}
+
 NODE_COLUMNS: dict[str, str] = {
     "node_id": "str ('street/..', 'intersection/..', 'poi/..', 'area/..', 'image/..')",
     "idx": "int64, == row index",

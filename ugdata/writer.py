@@ -47,7 +47,18 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", compression_level=1, write_statistics=False)
 
 
-def view_features():
+def view_features(licensed: bool = False):
+    """The dataset's Features; with `licensed`, the per-image licence columns (F.VIEW_LICENSE_COLUMNS) last."""
+    import datasets as hd
+
+    feats = _base_view_features()
+    if licensed:
+        for k in F.VIEW_LICENSE_COLUMNS:
+            feats[k] = hd.Value("string")
+    return feats
+
+
+def _base_view_features():
     import datasets as hd
 
     return hd.Features({
@@ -81,12 +92,16 @@ def view_features():
 def write_dataset(root: Path, views: pd.DataFrame, image_bytes: dict[str, bytes | None]) -> dict[str, int]:
     import datasets as hd
 
-    feats = view_features()
-    cols = list(F.VIEW_COLUMNS)
+    # licence columns only for real views (a synthetic build's schema, and so its fingerprint, stays as it was)
+    licensed = "license" in views.columns
+    feats = view_features(licensed)
+    cols = list(F.VIEW_COLUMNS) + (list(F.VIEW_LICENSE_COLUMNS) if licensed else [])
     dd = {}
     for split in F.SPLITS:
         part = views[views.split == split].sort_values("image_id", kind="stable")
         data = {c: part[c].tolist() for c in cols if c != "image"}
+        for c in F.VIEW_LICENSE_COLUMNS if licensed else ():
+            data[c] = [v if isinstance(v, str) and v.strip() else None for v in data[c]]
         data["image"] = [{"bytes": image_bytes.get(i), "path": None} if image_bytes.get(i) is not None else None
                          for i in part.image_id.tolist()]
         # pyarrow converts the Python values straight to the Features' Arrow schema (datasets' own
@@ -227,6 +242,12 @@ def dataset_card(manifest: dict, synthetic: bool) -> str:
         # the file name only: the card is part of the fingerprint, which must not depend on where the file lies
         src = Path(i["path"]).name if i.get("path") and not str(i.get("source", "")).startswith("embedded") else i.get("source")
         lines.append(f"- {i.get('city') or i.get('source')}: {src}" + (f" (sha256 {i['sha256'][:16]}...)" if i.get("sha256") else ""))
+    if not synthetic and manifest.get("image_sources"):
+        # real street views only: a synthetic build's card (part of its pinned fingerprint) already says what its
+        # images are, in the "Synthetic images" section above
+        from ugdata.licenses import card_lines
+
+        lines += ["", *card_lines(manifest["image_sources"])[:-1]]
     # the fingerprint itself lives in manifest.json (the card is part of what it hashes)
     lines += ["", f"Seed {manifest['seed']}; fingerprint and provenance in manifest.json.", ""]
     return "\n".join(lines)

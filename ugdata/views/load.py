@@ -55,7 +55,14 @@ ROW_COLUMNS = (
     "image_path",
     "source",
     "row",
+    "license",
+    "creator",
+    "attribution_url",
+    "provider",
 )
+# The per-image licence fields (ugdata/licenses.py): optional, "" when the table has none. ``provider`` is the
+# image source the table names (mapillary, osv5m, ...); ``source`` is the file a row came from (for rejects).
+LICENSE_FIELDS = ("license", "creator", "attribution_url", "provider")
 
 # Canonical field -> accepted column names (case-insensitive), first match wins. Covers Mapillary
 # (id, computed_compass_angle / compass_angle, captured_at in epoch ms) and OSV-5M (id or mapillary_id,
@@ -69,6 +76,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "captured_at": ("captured_at", "timestamp", "captured_time", "datetime", "taken_at", "date"),
     "city": ("city",),
     "path": ("path", "file", "filename", "file_name", "image_path", "filepath", "file_path"),
+    "license": ("license", "licence", "license_name"),
+    "creator": ("creator", "author", "username", "creator_username"),
+    "attribution_url": ("attribution_url", "link", "url", "page_url"),
+    "provider": ("provider", "source"),
 }
 REQUIRED = ("image_id", "lat", "lon")
 
@@ -123,7 +134,8 @@ def _kind(reason: str) -> str:
 def load_views(table: Path | None, images: Path | None, *, city: str | None = None) -> ViewsResult:
     """Read and validate street views from a metadata table and/or an images folder.
 
-    table: CSV/TSV, Parquet or GeoJSON with id, lat, lon (+ optional heading, fov, captured_at, city, path).
+    table: CSV/TSV, Parquet or GeoJSON with id, lat, lon (+ optional heading, fov, captured_at, city, path, and
+    the per-image licence fields license, creator, attribution_url, provider: see ugdata/licenses.py).
     images: folder holding the image files; with no table, its images' EXIF GPS tags give the positions.
     city: city name for rows that have none.
     Raises UserError for a missing file/folder or missing required columns, DataError for an unreadable
@@ -457,6 +469,7 @@ def _validate_table(
                 "image_path": str(p.resolve()),
                 "source": source,
                 "row": row,
+                **{k: _as_text(rec.get(k)) if has(k) else "" for k in LICENSE_FIELDS},
             }
         )
     rows = []
@@ -568,6 +581,7 @@ def _load_exif_folder(folder: Path, default_city: str) -> ViewsResult:
                 "image_path": str(p.resolve()),
                 "source": source,
                 "row": 0,
+                **dict.fromkeys(LICENSE_FIELDS, ""),
             }
         )
     return ViewsResult(
@@ -592,6 +606,7 @@ _ROW_DTYPES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "image_path": lambda s: s.astype(str),
     "source": lambda s: s.astype(str),
     "row": lambda s: s.astype("int64"),
+    **{k: (lambda s: s.astype(str)) for k in LICENSE_FIELDS},
 }
 
 
