@@ -27,8 +27,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ugdata.common.atomic import write_json_atomic
-from ugdata.common.provenance import git_commit, hardware, utc_now, versions
+from ugcore.atomic import write_json_atomic
+from ugcore.provenance import git_commit, hardware, utc_now, versions
 
 RESULTS = Path(__file__).parent / "results" / "fetch_throughput.json"
 CITY_BBOX = (24.78, 60.13, 25.25, 60.30)  # Helsinki, for planning

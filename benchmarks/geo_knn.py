@@ -67,7 +67,7 @@ def main() -> None:
 
     from ugbench.search.index import GeoIndex
     from ugbench.search.synth import make_corpus
-    from ugdata.common.atomic import write_json_atomic
+    from ugcore.atomic import write_json_atomic
 
     con = Console(width=150)
     load_before = os.getloadavg()

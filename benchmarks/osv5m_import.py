@@ -148,8 +148,8 @@ def main(images: int = typer.Option(2000, help="JPEGs inside the area (all in on
          rows: int = typer.Option(200_000, help="Metadata rows in train.csv."),
          size: int = typer.Option(512, help="Image width in px (height 3/4 of it)."),
          write: bool = typer.Option(True, help="Write benchmarks/results/osv5m_import.json.")) -> None:
-    from ugdata.common.atomic import write_json_atomic
-    from ugdata.common.provenance import git_commit, hardware, utc_now, versions
+    from ugcore.atomic import write_json_atomic
+    from ugcore.provenance import git_commit, hardware, utc_now, versions
 
     res = run_osv5m_import(images, rows, (size, int(math.ceil(size * 3 / 4))))
     print(json.dumps(res, indent=2))

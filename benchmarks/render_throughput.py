@@ -21,8 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ugdata.common.atomic import write_json_atomic
-from ugdata.common.provenance import git_commit, hardware, utc_now, versions
+from ugcore.atomic import write_json_atomic
+from ugcore.provenance import git_commit, hardware, utc_now, versions
 from ugdata.render import ViewContext, render_view, render_views
 
 TARGET_IPS = 300.0

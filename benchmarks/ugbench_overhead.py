@@ -24,7 +24,7 @@ class Precomputed:
     """Zero-cost model: embeddings precomputed for every item id; encode is a table lookup."""
 
     def __init__(self, ids: list[str], dim: int = 64):
-        from ugbench.protocol import ModelMeta
+        from ugcore.protocol import ModelMeta
 
         self.index = {i: n for n, i in enumerate(ids)}
         self.table = np.random.default_rng(0).standard_normal((len(ids), dim)).astype(np.float32)
@@ -122,8 +122,8 @@ def main() -> None:
     table.add_row("MiniLM", "harness share (total - forward) / total", f"{100 * m['harness_fraction']:.1f}%")
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from ugdata.common.atomic import write_json_atomic
-    from ugdata.common.provenance import hardware, utc_now
+    from ugcore.atomic import write_json_atomic
+    from ugcore.provenance import hardware, utc_now
 
     report["hardware"] = hardware()
     report["created_at"] = utc_now()

@@ -61,7 +61,7 @@ def bench_srp_vs_networkx(out: Path, manifest: dict, seed: int, n: int = 200) ->
     import networkx as nx
     import pandas as pd
 
-    from ugdata.common.geo import haversine_m
+    from ugcore.geo import haversine_m
     from ugdata.paths import format_paths, sample_walks
 
     nodes = pd.read_parquet(out / "graph" / "nodes.parquet")

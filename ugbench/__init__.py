@@ -1,6 +1,6 @@
 """ugbench: score any embedding model on urban tasks, with reproducible results and a leaderboard."""
 
-from .protocol import EncodeItem, EncoderProtocol, GraphContext, ModelMeta
+from ugcore.protocol import EncodeItem, EncoderProtocol, GraphContext, ModelMeta
 
 __all__ = ["EncodeItem", "EncoderProtocol", "GraphContext", "ModelMeta", "evaluate"]
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-from ugdata.common.errors import UserError
+from ugcore.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
+from ugcore.errors import UserError
 
 DEFAULT_CHUNK = 1024
 CACHE_FORMAT = 2  # 2: chunks carry a checksum; the key holds the model digest (format 1 entries are not read)
@@ -135,7 +135,7 @@ class EmbeddingCache:
             try:
                 json.loads(mf.read_text())
             except (OSError, ValueError):
-                from ugdata.common.shared import warn
+                from ugcore.shared import warn
 
                 warn(f"embedding cache {mf} is unreadable; re-encoding this entry")
                 shutil.rmtree(root)
@@ -196,7 +196,7 @@ def model_digest(model: Any, source: str | None = None) -> str | None:
     user-code source files (`code_files`) and, when `source` is a local folder (a checkpoint, a model
     folder), a content hash of that folder. So editing a `module:attr` model or retraining a checkpoint in
     place never reuses the old embeddings, whatever revision the model declares."""
-    from ugdata.common.shared import sha256_file, tree_digest
+    from ugcore.shared import sha256_file, tree_digest
 
     parts = []
     files = code_files(model, source)

@@ -7,7 +7,7 @@ import pkgutil
 
 import typer
 
-from ugdata.common.cli import run_app
+from ugcore.cli import run_app
 
 from . import commands
 

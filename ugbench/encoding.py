@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ugdata.common.errors import UserError
-from ugdata.common.shared import forced_delay, warn
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem, GraphContext
+from ugcore.shared import forced_delay, warn
 
 from .cache import CacheEntry, EmbeddingCache, model_digest
 from .images import ImageStore
-from .protocol import EncodeItem, GraphContext
 
 
 @dataclass

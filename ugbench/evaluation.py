@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.atomic import remove_stale_temps, write_json_atomic, write_text_atomic
-from ugdata.common.errors import UserError
-from ugdata.common.provenance import git_commit, hardware, package_version, utc_now, versions
+from ugcore.atomic import remove_stale_temps, write_json_atomic, write_text_atomic
+from ugcore.errors import UserError
+from ugcore.provenance import git_commit, hardware, package_version, utc_now, versions
 
 from .cache import DEFAULT_CHUNK, EmbeddingCache, slugify
 from .encoding import Encoder
@@ -27,7 +27,7 @@ from .tasks.registry import TaskMeta, get_task, tasks_for_data
 
 def default_cache_dir() -> Path:
     """$UGBENCH_CACHE, else `embeddings/` under the project's one cache root (UG_CACHE, XDG_CACHE_HOME, ~/.cache)."""
-    from ugdata.common.shared import cache_root
+    from ugcore.shared import cache_root
 
     explicit = os.environ.get("UGBENCH_CACHE")
     return Path(explicit) if explicit else cache_root() / "embeddings"

@@ -10,7 +10,7 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 
 class ImageStore:

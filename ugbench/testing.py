@@ -198,8 +198,8 @@ def build_tiny_dual_encoder(out_dir: str | Path, family: str = "clip", seed: int
     The adapter then loads it by path through the same code as a real checkpoint. The tokenizer is a
     word-level one built in code (no download); it appends an end token, which CLIP pools.
     """
-    from ugdata.common.atomic import atomic_dir
-    from ugdata.common.shared import build_lock
+    from ugcore.atomic import atomic_dir
+    from ugcore.shared import build_lock
 
     if family not in ("clip", "siglip"):
         raise ValueError(f"family must be clip or siglip, not {family}")

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ugcore.atomic import atomic_dir, remove_stale_temps, write_json_atomic, write_text_atomic
+from ugcore.errors import DataError, UserError
+from ugcore.provenance import git_commit, utc_now, versions
 from ugdata import format as F
 from ugdata.anchor import anchor_points, fov_index_from_relative, relative_heading, sample_street_points
 from ugdata.captions import Captioner, CaptionFacts, NearbyPOI, TemplateCaptioner
-from ugdata.common.atomic import atomic_dir, remove_stale_temps, write_json_atomic, write_text_atomic
-from ugdata.common.errors import DataError, UserError
-from ugdata.common.provenance import git_commit, utc_now, versions
 from ugdata.context import MapLayers, PointContext, build_map_layers, point_context, pois_in_view
 from ugdata.fingerprint import sha256_file
 from ugdata.graph import CityGraph, build_city_graph, finalize_graph

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ugdata.common.geo import COMPASS8
+from ugcore.geo import COMPASS8
 
 
 class NearbyPOI(NamedTuple):
@@ -59,7 +59,7 @@ class Captioner(Protocol):
 
 
 def compass8(bearing: float) -> str:
-    """Scalar 8-way compass (same bins as ugdata.common.geo.compass8, without numpy overhead per call)."""
+    """Scalar 8-way compass (same bins as ugcore.geo.compass8, without numpy overhead per call)."""
     return COMPASS8[int((bearing % 360.0 + 22.5) // 45.0) % 8]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ugcore.errors import UserError
 from ugdata import format as F
-from ugdata.common.errors import UserError
 from ugdata.paths import SYMMETRIC
 from ugdata.splits import leakage_report
 

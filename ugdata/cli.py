@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ugdata.common.cli import run_app
+from ugcore.cli import run_app
 from ugdata.fetch.cli import fetch_app
 
 app = typer.Typer(
@@ -99,7 +99,7 @@ def _print_info(path: Path) -> None:
 def info(path: Path = typer.Argument(..., help="A UGData directory."),
          as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Summarise a UGData directory (counts, splits, tasks, inputs)."""
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
     from ugdata.format import NotUGDataError, load
 
     try:

@@ -17,7 +17,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely import STRtree
 
-from ugdata.common.geo import bearing_deg, haversine_m
+from ugcore.geo import bearing_deg, haversine_m
 from ugdata.streets import StreetLayer
 
 BUILDING, GREEN, WATER = 1, 2, 4

@@ -467,7 +467,7 @@ def verify(root: Path, manifest: dict) -> str:
 
 
 def _cache_dir() -> Path:
-    from ugdata.common.shared import cache_root
+    from ugcore.shared import cache_root
 
     return cache_root() / "fingerprints"
 

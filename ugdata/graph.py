@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from ugdata.common.geo import bearing_deg, haversine_m
+from ugcore.geo import bearing_deg, haversine_m
 from ugdata.context import MapLayers
 from ugdata.streets import StreetLayer
 

@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import box
 
-from ugdata.common.errors import DataError, UserError
-from ugdata.common.shared import build_lock, cache_root, warn
+from ugcore.errors import DataError, UserError
+from ugcore.shared import build_lock, cache_root, warn
 
 EMBEDDED_CITY = "helsinki"
 

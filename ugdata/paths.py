@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from ugdata.common.geo import bearing_deg, compass8, haversine_m
+from ugcore.geo import bearing_deg, compass8, haversine_m
 
 SYMMETRIC = {"near", "on_same_street", "intersection"}
 S2_LEVEL = 18

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ugcore.atomic import write_bytes_atomic
+from ugcore.errors import UserError
 from ugdata import format as F
-from ugdata.common.atomic import write_bytes_atomic
-from ugdata.common.errors import UserError
 
 SPLIT_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#d62728"}
 

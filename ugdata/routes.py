@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse.csgraph import dijkstra
 
-from ugdata.common.geo import bearing_deg, compass8, haversine_m
+from ugcore.geo import bearing_deg, compass8, haversine_m
 from ugdata.streets import StreetLayer
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from ugdata.common.geo import EARTH_RADIUS_M
+from ugcore.geo import EARTH_RADIUS_M
 
 
 def local_xy(lat, lon, lat0: float, lon0: float) -> np.ndarray:

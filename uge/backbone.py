@@ -2,12 +2,12 @@
 
 backbone.name_or_path forms:
 - a hub id of a supported family ("Qwen/Qwen2-VL-2B-Instruct") or a local folder holding one,
-- a backbone config name from configs/backbones/ ("qwen2-vl-2b", or "tiny-qwen2-vl": a random-weight tiny
+- a backbone config name from ugcore/backbones/configs/ ("qwen2-vl-2b", or "tiny-qwen2-vl": a random-weight tiny
   backbone built offline from its seeded config, identical on every machine),
 - "adapter:<module>:<callable>": a user-supplied adapter factory, called with the BackboneConfig
   (bring-your-own backbone; the trainer's tests use a 30k-parameter stand-in this way).
 
-Both of the first two go through ugbench.models.vlm_backbone (the shared VLM layer), so the prompt
+Both of the first two go through ugcore.backbones (the shared VLM layer), so the prompt
 format, processor and pooling are byte-identical between training (uge) and evaluation (ugbench).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .config import BackboneConfig
 

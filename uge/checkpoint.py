@@ -9,7 +9,7 @@
       trainer_state.json       step, epoch, position in the epoch, total steps
       optimizer.pt scheduler.pt rng_state_<rank>.pth
 
-A checkpoint directory is written to a temporary sibling and renamed into place (ugdata.common.atomic), so a
+A checkpoint directory is written to a temporary sibling and renamed into place (ugcore.atomic), so a
 kill during saving never leaves a half checkpoint that resume would pick up.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ugdata.common.atomic import atomic_dir, write_json_atomic
-from ugdata.common.errors import UserError
+from ugcore.atomic import atomic_dir, write_json_atomic
+from ugcore.errors import UserError
 
 from .config import UGEConfig, load_config, save_config
 

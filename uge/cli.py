@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ugdata.common.cli import run_app
+from ugcore.cli import run_app
 
 app = typer.Typer(
     name="uge",

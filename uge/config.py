@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 class _Strict(BaseModel):
@@ -29,7 +29,7 @@ class BackboneConfig(_Strict):
     """Which vision-language model to adapt.
 
     name_or_path: a hub id of a supported family (e.g. "Qwen/Qwen2-VL-2B-Instruct"), a local folder
-    holding one, a backbone config name of configs/backbones/ (e.g. "tiny-qwen2-vl": a random-weight tiny
+    holding one, a backbone config name of ugcore/backbones/configs/ (e.g. "tiny-qwen2-vl": a random-weight tiny
     backbone built offline, for tests and the demo), or "adapter:<module>:<callable>" (your own adapter).
     """
 
@@ -294,6 +294,6 @@ def dump_config(cfg: UGEConfig) -> str:
 
 
 def save_config(cfg: UGEConfig, path: str | Path) -> None:
-    from ugdata.common.atomic import write_text_atomic
+    from ugcore.atomic import write_text_atomic
 
     write_text_atomic(path, dump_config(cfg))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 DEFAULT_INSTRUCTIONS = {
     "image_caption": "Describe the spatial context of this street view: streets, nearby places and surroundings.",

@@ -1,4 +1,4 @@
-"""A trained UGE checkpoint as a ugbench model (ugbench/protocol.py EncoderProtocol).
+"""A trained UGE checkpoint as a ugbench model (ugcore/protocol.py EncoderProtocol).
 
 `ugbench evaluate --model CKPT_DIR` reads CKPT_DIR/ugbench_model.json, imports
 "uge.embedder:load_checkpoint" and calls it; ugbench itself never imports uge. Stage-2 checkpoints use an
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ugbench.protocol import EncodeItem, ModelMeta
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem, ModelMeta
 
 from .model import EncodeInput, UGEModel
 

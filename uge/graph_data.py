@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 from .graph_encoder import edge_attributes
 

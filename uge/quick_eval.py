@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugbench.protocol import EncodeItem, GraphContext
+from ugcore.protocol import EncodeItem, GraphContext
 
 QUERY_INSTRUCTION = "Describe the spatial context of this street view: streets, nearby places and surroundings."
 

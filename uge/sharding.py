@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 DEEPSPEED_UNSUPPORTED = (
     "DeepSpeed launches are not supported by uge's trainer: it runs several backward passes per optimizer step "

@@ -18,7 +18,7 @@ def keep_records_until(path: Path, step: int) -> None:
     """Before a run resumed from its checkpoint at `step` appends: drop the records of later steps (logged by
     the run that was killed, and about to be logged again) and a line the kill tore, so that metrics.jsonl
     reads as if the run had never stopped (each step once)."""
-    from ugdata.common.atomic import write_text_atomic
+    from ugcore.atomic import write_text_atomic
 
     if not path.is_file():
         return

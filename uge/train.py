@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ugdata.common.atomic import remove_stale_temps
-from ugdata.common.errors import DataError, UserError
-from ugdata.common.faults import kill_point
+from ugcore.atomic import remove_stale_temps
+from ugcore.errors import DataError, UserError
+from ugcore.faults import kill_point
 
 from .checkpoint import (
     TrainerState,
@@ -427,7 +427,7 @@ class Trainer:
             self.save()  # every process: the RNG states are gathered
             with self._full_weights():
                 if self.main:
-                    from ugdata.common.atomic import atomic_dir
+                    from ugcore.atomic import atomic_dir
 
                     with atomic_dir(final, overwrite=True) as tmp:
                         save_model_files(self.model, cfg, tmp, name=self.run_name)

@@ -1,4 +1,4 @@
-"""BackboneAdapter over ugbench's shared VLM layer (ugbench.models.vlm_backbone).
+"""BackboneAdapter over ugbench's shared VLM layer (ugcore.backbones).
 
 Using the same Backbone object as ugbench's `hf-vlm` adapter means training and evaluation render prompts,
 process images and pool the last token identically. Graph soft tokens go in through the Backbone's embedding
@@ -16,15 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .config import BackboneConfig
 
 
 def check_vlm_name(name: str) -> None:
     """Is `name` a backbone we can load? Decided without loading weights (tiny configs are not built)."""
-    from ugbench.models._vlm.families import FAMILIES, family_from_hub_id
-    from ugbench.models.vlm_backbone import configs_dir, is_vlm_source
+    from ugcore.backbones import configs_dir, is_vlm_source
+    from ugcore.backbones.families import FAMILIES, family_from_hub_id
 
     path = Path(name).expanduser()
     if (configs_dir() / f"{name}.yaml").is_file() or (path.suffix in (".yaml", ".yml") and path.is_file()):
@@ -70,7 +70,7 @@ class VLMAdapter:
 
     @classmethod
     def load(cls, cfg: BackboneConfig, *, device: str | None = None) -> VLMAdapter:
-        from ugbench.models.vlm_backbone import load_backbone
+        from ugcore.backbones import load_backbone
 
         bb = load_backbone(cfg.name_or_path, dtype=_dtype(cfg), device=device, trainable=False,
                            attn_implementation=cfg.attn_implementation)
@@ -133,7 +133,7 @@ class VLMAdapter:
 
     def prepare(self, inputs: Sequence[Any], n_graph_tokens: Sequence[int]) -> list[tuple[list[int], Any, list[int]]]:
         """Group items by instruction (the Backbone renders one instruction per batch) and process each group."""
-        from ugbench.models.vlm_backbone import BackboneItem
+        from ugcore.backbones import BackboneItem
 
         groups: dict[str | None, list[int]] = {}
         for i, x in enumerate(inputs):

@@ -18,7 +18,7 @@ def tiny_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_paths(tiny_cache):
-    from ugbench.models.vlm_backbone import build_tiny_backbone
+    from ugcore.backbones import build_tiny_backbone
 
     return {name: build_tiny_backbone(name, tiny_cache / "built" / name, seed=0) for name in TINY}
 
@@ -42,7 +42,7 @@ def mixed_items():
 @pytest.fixture(scope="session")
 def loaded(tiny_paths):
     """load(name, side) -> a Backbone shared by tests that do not modify it (no LoRA, no graph tokens)."""
-    from ugbench.models.vlm_backbone import load_backbone
+    from ugcore.backbones import load_backbone
 
     cache = {}
 

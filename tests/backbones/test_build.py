@@ -8,9 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from ugbench.models._vlm.tiny import TINY_MARKER, configs_dir
-from ugbench.models.vlm_backbone import build_tiny_backbone, detect_family, load_backbone, resolve_source
-from ugdata.common.errors import UserError
+from ugcore.backbones import build_tiny_backbone, detect_family, load_backbone, resolve_source
+from ugcore.backbones.tiny import TINY_MARKER, configs_dir
+from ugcore.errors import UserError
 
 
 def _digest(path):
@@ -120,7 +120,7 @@ def test_build_is_identical_in_another_process(tiny_paths, tmp_path):
 
     out = tmp_path / "other-process"
     code = (
-        "from ugbench.models.vlm_backbone import build_tiny_backbone; "
+        "from ugcore.backbones import build_tiny_backbone; "
         f"build_tiny_backbone('tiny-llava-next', {str(out)!r}, seed=0)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from backbone_helpers import TINY, noise_image
 
-from ugbench.models.vlm_backbone import Backbone, load_backbone
+from ugcore.backbones import Backbone, load_backbone
 
 INSTR = "Represent this street scene for retrieval"
 

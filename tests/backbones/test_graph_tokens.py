@@ -6,7 +6,7 @@ import pytest
 import torch
 from backbone_helpers import noise_image
 
-from ugbench.models.vlm_backbone import GRAPH_PAD, GRAPH_TOKENS, load_backbone
+from ugcore.backbones import GRAPH_PAD, GRAPH_TOKENS, load_backbone
 
 INSTR = "Locate this view in the street graph"
 

@@ -8,9 +8,9 @@ import torch
 from backbone_helpers import noise_image
 
 from ugbench.models.registry import load_model, resolve
-from ugbench.models.vlm_backbone import load_backbone
-from ugbench.protocol import EncodeItem, EncoderProtocol
-from ugdata.common.errors import UserError
+from ugcore.backbones import load_backbone
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem, EncoderProtocol
 
 
 def _items():

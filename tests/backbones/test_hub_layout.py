@@ -15,7 +15,7 @@ import torch
 from backbone_helpers import noise_image
 
 from ugbench.models.registry import load_model
-from ugbench.models.vlm_backbone import load_backbone
+from ugcore.backbones import load_backbone
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

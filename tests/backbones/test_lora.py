@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ugbench.models.vlm_backbone import load_backbone
-from ugdata.common.errors import UserError
+from ugcore.backbones import load_backbone
+from ugcore.errors import UserError
 
 INSTR = "Find the street"
 
@@ -72,12 +72,12 @@ def test_mismatched_adapter_is_refused(tiny_paths, tmp_path):
     narrow = tmp_path / "narrow.yaml"
     import yaml
 
-    from ugbench.models._vlm.tiny import configs_dir
+    from ugcore.backbones.tiny import configs_dir
 
     cfg = yaml.safe_load((configs_dir() / "tiny-llava-next.yaml").read_text())
     cfg["text"]["hidden_size"] = 32
     narrow.write_text(yaml.safe_dump(cfg))
-    from ugbench.models.vlm_backbone import build_tiny_backbone
+    from ugcore.backbones import build_tiny_backbone
 
     narrow_path = build_tiny_backbone(narrow, tmp_path / "narrow-model")
     with pytest.raises(UserError, match="does not fit backbone"):

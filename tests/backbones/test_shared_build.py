@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 
-from ugbench.models._vlm.tiny import TINY_MARKER
-from ugbench.models.vlm_backbone import build_tiny_backbone, load_backbone
+from ugcore.backbones import build_tiny_backbone, load_backbone
+from ugcore.backbones.tiny import TINY_MARKER
 
 
 def _digest(path):

@@ -10,8 +10,8 @@ import torch
 import torch.distributed as dist
 from backbone_helpers import noise_image
 
-from ugbench.models.vlm_backbone import load_backbone, resolve_source
-from ugdata.common.errors import UserError
+from ugcore.backbones import load_backbone, resolve_source
+from ugcore.errors import UserError
 
 INSTR = "Find the street"
 

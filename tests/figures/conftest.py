@@ -31,8 +31,8 @@ def grid(ug_dir, tmp_path_factory):
 
 
 def _results(spec, task: str, value: float, model: str):
-    from ugbench.protocol import ModelMeta
     from ugbench.results_schema import Provenance, TaskInfo, TaskResult
+    from ugcore.protocol import ModelMeta
 
     t = spec.task(task)
     meta = ModelMeta(name=model, revision="r1", n_parameters=10, embed_dim=8, adapter="test")

@@ -13,7 +13,7 @@ from ugbench.figures.leaderboard_charts import bars_figsize, family_table, radar
 from ugbench.figures.render import color
 from ugbench.leaderboard import load_leaderboard
 from ugbench.leaderboard.render import ranked_entries
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 def test_family_table_is_the_leaderboards_own_aggregates(leaderboard):

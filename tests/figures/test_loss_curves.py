@@ -11,7 +11,7 @@ from fig_helpers import check_png, colour_pixels, write_run
 from ugbench.figures import loss_curves
 from ugbench.figures.loss_curves import ema, losses_figsize, read_run
 from ugbench.figures.render import color
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 def test_two_stages_two_panels(runs, tmp_path):

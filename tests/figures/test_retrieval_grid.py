@@ -12,8 +12,8 @@ from ugbench.figures.render import HIT, MISS
 from ugbench.figures.retrieval_grid import grid_figsize
 from ugbench.metrics.ranking import tiebreak_keys
 from ugbench.models.registry import load_model
-from ugbench.protocol import EncodeItem
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem
 
 
 def _independent_rows(ug_dir, model, task: str, query_ids: list[str]):

@@ -3,7 +3,7 @@
 exactly the results of an uninterrupted run, with no temporary left behind.
 
 Each test starts the real CLI as a subprocess and kills it with SIGKILL at a named moment in the middle of its
-work (UG_TEST_KILL_AT, ugdata/common/faults.py: the process kills itself there, so the moment is exact, not
+work (UG_TEST_KILL_AT, ugcore/faults.py: the process kills itself there, so the moment is exact, not
 a race), then checks (a) what a reader finds at the output path, (b) that the rerun equals an uninterrupted
 run, and (c) that no hidden temporary remains. A last test checks that the clean-up removes only what this
 tool wrote, and puts back an old output that a kill caught mid-swap.
@@ -75,8 +75,8 @@ def test_kill9_ugdata_build(tmp_path):
     from ugdata_town import write_town
 
     import ugdata
+    from ugcore.atomic import TMP_MARKER
     from ugdata.build import build_ugdata
-    from ugdata.common.atomic import TMP_MARKER
     from ugdata.format import NotUGDataError
 
     osm = write_town(tmp_path, compression="bz2")
@@ -174,7 +174,7 @@ def test_kill9_ugbench_search_build(tmp_path):
     import pandas as pd
 
     from ugbench.search.index import GeoIndex
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     rng = np.random.default_rng(0)
     n = 400
@@ -322,7 +322,7 @@ def test_kill9_uge_train(uge_reference, tmp_path, kill_at, left):
 
 # ------------------------------------------------------------------------------------ what clean-up may touch
 def test_stale_temp_cleanup_removes_only_what_a_dead_writer_of_this_tool_left(tmp_path):
-    from ugdata.common.atomic import TMP_MARKER, _host, _proc_start, atomic_dir, remove_stale_temps
+    from ugcore.atomic import TMP_MARKER, _host, _proc_start, atomic_dir, remove_stale_temps
 
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(done.stdout)
@@ -333,7 +333,7 @@ def test_stale_temp_cleanup_removes_only_what_a_dead_writer_of_this_tool_left(tm
         (p / target).mkdir(parents=True)
         (p / target / "f.txt").write_text(name)
         if marker:
-            (p / TMP_MARKER).write_text(json.dumps({"kind": "ugdata.common.atomic", "for": target, "pid": pid,
+            (p / TMP_MARKER).write_text(json.dumps({"kind": "ugcore.atomic", "for": target, "pid": pid,
                                                     "start": _proc_start(pid), "host": host or _host()}))
         return p
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from ugbench.leaderboard.benchmark import declare, registry_tasks, write_benchmark
 from ugbench.leaderboard.models import BenchmarkSpec
-from ugbench.protocol import ModelMeta
 from ugbench.results_schema import Provenance, TaskInfo, TaskResult
+from ugcore.protocol import ModelMeta
 
 
 def _pick_tasks() -> tuple[str, str, str, str]:

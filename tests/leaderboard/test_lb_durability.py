@@ -21,7 +21,7 @@ import ugbench.leaderboard.store as store
 from ugbench.leaderboard import load_leaderboard, submit
 from ugbench.leaderboard.models import Leaderboard
 from ugbench.leaderboard.verify import verify
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from ugbench.leaderboard import store
 from ugbench.leaderboard.benchmark import load_benchmark
 from ugbench.leaderboard.store import load_leaderboard
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 @pytest.mark.parametrize("content,message", [

@@ -25,7 +25,7 @@ from lb_helpers import (
 from ugbench.leaderboard import SubmissionRejected, load_leaderboard, submit
 from ugbench.leaderboard.benchmark import check_against_registry
 from ugbench.leaderboard.verify import verify
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from test_exactness import random_queries
 
 from ugbench.search.cocluster import cocluster_search, compiled_d_max, quantize_int8
 from ugbench.search.kernels import cluster_bounds, quantize_rows
-from ugdata.common.geo import EARTH_RADIUS_M
+from ugcore.geo import EARTH_RADIUS_M
 
 
 def _unit(q):

@@ -7,7 +7,7 @@ import pytest
 
 from ugbench.search.cosmat import CoSMat
 from ugbench.search.index import GeoIndex
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 def _paired(seed: int, n: int = 400, classes: int = 5):

@@ -8,7 +8,7 @@ import pytest
 
 from ugbench.search.cocluster import box_dist_bounds, cluster_d_max
 from ugbench.search.index import GeoIndex
-from ugdata.common.geo import haversine_m
+from ugcore.geo import haversine_m
 
 
 def naive_scores(coords, vecs, metric, q_xy, q_vec, mu):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ugbench.search.index import GeoIndex
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 def test_save_load_round_trip(indexes, tmp_path):

@@ -110,8 +110,8 @@ def test_checkpoint_round_trip_and_registry(tmp_path, table, trained):
     test = table.split_rows("test")
     np.testing.assert_array_equal(back.embed_data(test)["z_sem"], trained.encoder.embed_data(test)["z_sem"])
     assert back.meta.embed_dim == 32 and back.meta.adapter == "cssr"
-    from ugbench.protocol import EncodeItem
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
+    from ugcore.protocol import EncodeItem
 
     with pytest.raises(UserError, match="no text encoder"):
         back.encode([EncodeItem(text="a quiet street")], task_name="streetsem", side="query")

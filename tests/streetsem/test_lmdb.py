@@ -12,7 +12,7 @@ import pytest
 from ugbench.streetsem.data import QUERY_TYPES
 from ugbench.streetsem.lmdb_store import HEADER_KEY, load_dir, load_lmdb, write_lmdb
 from ugbench.streetsem.synthetic import synthetic_streetsem
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ugbench.cli import app
-from ugbench.protocol import EncodeItem
 from ugbench.streetsem.data import QUERY_TYPES
 from ugbench.streetsem.features import MINILM, PIXEL_STATS, pixel_stats
 from ugbench.streetsem.sources import load_raw, load_ugdata
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
+from ugcore.protocol import EncodeItem
 
 THEMES = [
     ("green park with tall trees and grass", (40, 140, 50), "quiet leafy walk", "jogging under trees"),

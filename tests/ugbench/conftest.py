@@ -44,7 +44,7 @@ def tiny_siglip(tmp_path_factory) -> Path:
 
 CUSTOM_MODULE = textwrap.dedent('''
     import numpy as np
-    from ugbench.protocol import ModelMeta
+    from ugcore.protocol import ModelMeta
 
     class HashModel:
         """Deterministic text+image model: a vector from the item's text words and mean image colour."""

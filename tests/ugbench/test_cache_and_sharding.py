@@ -129,7 +129,7 @@ def test_corrupt_chunks_are_reencoded_with_a_warning(mock_data, tmp_path, capfd)
 
 _EDITABLE = """
 from ugbench.models.random_baseline import RandomEncoder
-from ugbench.protocol import ModelMeta
+from ugcore.protocol import ModelMeta
 
 SALT = {salt}
 
@@ -182,9 +182,9 @@ def test_one_cache_root_for_every_cache(monkeypatch, tmp_path):
     backbones, embeddings and fingerprints all live under the one root (the embedding cache used to sit in
     ~/.cache/ugbench whatever UG_CACHE said, so a "fresh" run reused old embeddings)."""
     from ugbench.evaluation import default_cache_dir
-    from ugbench.models._vlm import sources
+    from ugcore.backbones import sources
+    from ugcore.shared import cache_root
     from ugdata import fingerprint
-    from ugdata.common.shared import cache_root
 
     monkeypatch.delenv("UGBENCH_CACHE", raising=False)
     monkeypatch.setenv("UG_CACHE", str(tmp_path / "ug"))

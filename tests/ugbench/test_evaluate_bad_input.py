@@ -111,7 +111,7 @@ def test_results_of_other_data_are_recomputed(capsys, monkeypatch, mock_data, tm
 
 FAILING = textwrap.dedent('''
     import numpy as np
-    from ugbench.protocol import ModelMeta
+    from ugcore.protocol import ModelMeta
 
     class FailsOnGeoloc:
         def __init__(self, device=None):

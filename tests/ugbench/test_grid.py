@@ -87,7 +87,7 @@ class GraphSpy:
     """Records what the harness passes: graph context only in _graph variants, never a query location."""
 
     def __init__(self):
-        from ugbench.protocol import ModelMeta
+        from ugcore.protocol import ModelMeta
 
         self.meta = ModelMeta(name="graph-spy", embed_dim=4, modalities=["text", "image", "graph"])
         self.seen: list = []

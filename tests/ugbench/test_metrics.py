@@ -8,7 +8,7 @@ import pytest
 from ugbench.metrics.geo import geo_metrics
 from ugbench.metrics.probe import pairwise_choice_accuracy, regression_scores
 from ugbench.metrics.ranking import positive_ranks, query_metrics, ranking_metrics, tiebreak_keys
-from ugdata.common.geo import haversine_m
+from ugcore.geo import haversine_m
 
 
 def _random_run(seed: int, n_queries: int = 60):

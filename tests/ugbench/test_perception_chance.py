@@ -25,7 +25,7 @@ from rich.console import Console
 from ugbench.evaluation import evaluate
 from ugbench.metrics.probe import regression_scores
 from ugbench.models.random_baseline import RandomEncoder
-from ugbench.protocol import ModelMeta
+from ugcore.protocol import ModelMeta
 from ugdata.testing import reseal
 
 N_SEEDS = 6

@@ -16,8 +16,8 @@ import pytest
 from rich.console import Console
 
 from ugbench.evaluation import evaluate
-from ugbench.protocol import ModelMeta
 from ugbench.runners.perception import degenerate
+from ugcore.protocol import ModelMeta
 from ugdata.testing import reseal
 
 

@@ -1,7 +1,7 @@
 """Usage mistakes on any of the three CLIs give click's one-line error and exit 2, never a traceback.
 
 typer vendors its own click (`typer._click`), whose exceptions are not `click`'s: the shared runner
-(ugdata/common/cli.py) must catch both, which a plain `except click.ClickException` did not."""
+(ugcore/cli.py) must catch both, which a plain `except click.ClickException` did not."""
 
 from __future__ import annotations
 

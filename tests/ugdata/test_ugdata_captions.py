@@ -15,7 +15,7 @@ COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]
 
 
 def ref_bearing(lat1, lon1, lat2, lon2) -> float:
-    """Initial great-circle bearing, written independently of ugdata.common.geo."""
+    """Initial great-circle bearing, written independently of ugcore.geo."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dl = math.radians(lon2 - lon1)
     y = math.sin(dl) * math.cos(p2)

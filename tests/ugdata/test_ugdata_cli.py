@@ -51,7 +51,7 @@ def test_help_teaches():
 
 @pytest.mark.parametrize("args", [["info", "/nonexistent/dir"]])
 def test_info_bad_dir(args):
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     r = _run(args)
     assert r.exit_code != 0 or isinstance(r.exception, UserError)

@@ -13,8 +13,8 @@ from PIL import Image
 from ugdata_town import DLAT, DLON, LAT0, LON0, write_town
 
 import ugdata
+from ugcore.errors import UserError
 from ugdata.build import build_ugdata
-from ugdata.common.errors import UserError
 from ugdata.osm_source import load_osm
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from haversine import Unit, haversine
 
 import ugdata
-from ugdata.common.geo import compass8
+from ugcore.geo import compass8
 
 
 def test_reasoning_paths_are_walks(small_dir):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 from ugdata.format import REJECT_COLUMNS
 from ugdata.views import ROW_COLUMNS, load_views, read_exif_position
 

@@ -17,7 +17,7 @@ import torch
 from conftest import standin_config
 from fsdp_worker import config
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 from uge.config import config_from_dict
 from uge.train import Trainer
 

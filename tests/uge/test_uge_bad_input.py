@@ -11,7 +11,7 @@ import yaml
 from conftest import standin_config
 from fakedata import build_fake_ugdata
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 from uge.config import config_from_dict, save_config
 from uge.train import Trainer, train
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 from uge.config import config_from_dict, dump_config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from conftest import standin_config
 
 import ugdata
 from ugbench.models.registry import load_model
-from ugbench.protocol import EncodeItem, EncoderProtocol, GraphContext
+from ugcore.protocol import EncodeItem, EncoderProtocol, GraphContext
 from uge.config import config_from_dict
 from uge.embedder import UGEEmbedder
 from uge.train import Trainer

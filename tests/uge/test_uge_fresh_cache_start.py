@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ugbench.models._vlm.tiny import TINY_MARKER, check_tiny_folder
+from ugcore.backbones.tiny import TINY_MARKER, check_tiny_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 

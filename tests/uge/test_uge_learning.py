@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import ugdata
-from ugbench.protocol import EncodeItem, GraphContext
+from ugcore.protocol import EncodeItem, GraphContext
 from ugdata.testing import small_build
 from uge.backbone import load_adapter
 from uge.config import load_config

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 from uge.data import StepSampler, place_ids
 
 

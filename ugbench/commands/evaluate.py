@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 def register(app: typer.Typer) -> None:

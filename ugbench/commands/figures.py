@@ -90,7 +90,7 @@ def all_cmd(
     for name, why in res.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
     if not res.written:
-        from ugdata.common.errors import UserError
+        from ugcore.errors import UserError
 
         raise UserError("no figure drawn: pass at least one of --data, --leaderboard, --runs (see --help)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 console = Console(soft_wrap=True)
 

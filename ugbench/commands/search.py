@@ -24,7 +24,7 @@ def _read_coords(path: Path):
     """Coordinates table (.csv or .parquet) with lon and lat columns and an optional id column."""
     import pandas as pd
 
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     if not path.is_file():
         raise UserError(f"coordinates file {path} not found")
@@ -40,7 +40,7 @@ def _load_npy(path: Path, flag: str):
     """A .npy array written by numpy.save, or a one-line error saying what the file is instead."""
     import numpy as np
 
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     with open(path, "rb") as fh:
         magic = fh.read(6)
@@ -64,8 +64,8 @@ def _encode_views(data_dir: Path, model_name: str, field: str, split: str, batch
 
     import ugdata
     from ugbench.models.registry import load_model
-    from ugbench.protocol import EncodeItem
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
+    from ugcore.protocol import EncodeItem
     from ugdata.format import NotUGDataError
 
     try:
@@ -123,8 +123,8 @@ def build(
     from rich.console import Console
 
     from ugbench.search.index import GeoIndex
-    from ugdata.common.atomic import remove_stale_temps
-    from ugdata.common.errors import UserError
+    from ugcore.atomic import remove_stale_temps
+    from ugcore.errors import UserError
 
     remove_stale_temps(out.parent, out.name)  # a killed earlier build's temporary (its old index put back)
     if out.exists() and not overwrite:
@@ -176,7 +176,7 @@ def query(
 
     from ugbench.search.index import ENGINES, GeoIndex
     from ugbench.search.scoring import check_mu_k
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     check_mu_k(mu, k)
     if engine not in ENGINES:
@@ -195,7 +195,7 @@ def query(
         if not name:
             raise UserError(f"{index} was built from precomputed vectors: pass --model NAME or --vector FILE.npy")
         from ugbench.models.registry import load_model
-        from ugbench.protocol import EncodeItem
+        from ugcore.protocol import EncodeItem
 
         enc = load_model(name, device=device)
         q = np.asarray(enc.encode([EncodeItem(text=text)], task_name="geo_knn_search", side="query"))[0]

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 console = Console(stderr=True)
 
@@ -266,7 +266,7 @@ def register(app: typer.Typer) -> None:
         from ugbench.streetsem.encoder import CSSREncoder
         from ugbench.streetsem.evaluation import expand_queries, score_retrieval
         from ugbench.streetsem.train import evaluate_encoder
-        from ugdata.common.atomic import write_json_atomic
+        from ugcore.atomic import write_json_atomic
 
         data, _ = source.load_split(seed)
         train_rows, rows = data.split_rows("train"), data.split_rows(split)

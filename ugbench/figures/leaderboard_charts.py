@@ -32,7 +32,7 @@ def family_table(leaderboard_json: str | Path) -> FamilyTable:
     """Read and validate a leaderboard file (one-line UserError on any defect) into a FamilyTable."""
     from ugbench.leaderboard import load_leaderboard
     from ugbench.leaderboard.render import ranked_entries
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     lb = load_leaderboard(leaderboard_json)
     entries = ranked_entries(lb)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .render import check_png_path, color, new_figure, rc_context, save_png
 

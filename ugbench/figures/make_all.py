@@ -55,7 +55,7 @@ def plan(*, data: str | Path | None = None, leaderboard: str | Path | None = Non
 
 def check_inputs(*, data=None, leaderboard=None, runs=(), model=None, **_: Any) -> None:
     """Fail before drawing anything when a given input is unusable (cheap checks only)."""
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     if data is not None and not (Path(data) / "manifest.json").is_file():
         raise UserError(f"--data {data} is not a UGData directory (no manifest.json); build one with `ugdata build`")

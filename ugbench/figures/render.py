@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ugdata.common.atomic import write_bytes_atomic
-from ugdata.common.errors import UserError
+from ugcore.atomic import write_bytes_atomic
+from ugcore.errors import UserError
 
 DPI = 100
 # tab10 without its grey (kept for "not available") so models never get the grey of missing values.

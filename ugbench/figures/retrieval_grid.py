@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 from .render import HIT, MISS, check_png_path, new_figure, rc_context, save_png
 
@@ -72,7 +72,7 @@ def _load_model(model_name_or_obj: Any):
         return load_model(model_name_or_obj)
     if not (hasattr(model_name_or_obj, "encode") and hasattr(model_name_or_obj, "meta")):
         raise UserError(f"{model_name_or_obj!r} is not a model: pass a registered name, a path, or an object with "
-                        "`meta` and `encode` (ugbench.protocol.EncoderProtocol)")
+                        "`meta` and `encode` (ugcore.protocol.EncoderProtocol)")
     return model_name_or_obj
 
 

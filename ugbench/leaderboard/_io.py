@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -7,7 +7,7 @@ the results' provenance). Nothing here writes a number by hand.
 
 Default baselines: chance (`random`), keywords (`bm25`), a real text encoder (`minilm`, all-MiniLM-L6-v2
 bundled offline) and an untrained tiny VLM backbone (`tiny-qwen2-vl`, random weights from
-configs/backbones). A tiny UGE checkpoint is added with `--models ...,PATH/TO/CHECKPOINT`.
+ugcore/backbones/configs). A tiny UGE checkpoint is added with `--models ...,PATH/TO/CHECKPOINT`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .benchmark import default_declaration_path, load_benchmark
 from .models import Entry

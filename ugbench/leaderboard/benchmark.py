@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from ._io import load_json_model
 from .models import BenchmarkSpec, DeclaredDataset, DeclaredTask

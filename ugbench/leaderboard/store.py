@@ -2,7 +2,7 @@
 
 Concurrency: every read-modify-write holds an exclusive `filelock` on a sibling lock file, so two
 submissions from two processes are serialised and both land. Crash safety: the new content goes to a
-temporary sibling that is fsynced and then renamed over the old file (ugdata.common.atomic), so a
+temporary sibling that is fsynced and then renamed over the old file (ugcore.atomic), so a
 kill at any moment leaves either the old file or the new one, each complete. A temporary file left
 by a killed writer is removed by the next writer (it holds the lock, so no one else is writing).
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ugdata.common.atomic import write_text_atomic
-from ugdata.common.errors import UserError
-from ugdata.common.provenance import utc_now
+from ugcore.atomic import write_text_atomic
+from ugcore.errors import UserError
+from ugcore.provenance import utc_now
 
 from ._io import load_json_model
 from .models import BenchmarkSpec, Leaderboard
@@ -68,7 +68,7 @@ def check_writable(path: Path) -> None:
 def write_public_text(path: str | Path, text: str) -> None:
     """write_text_atomic, then give the file the mode it had (or the umask's default for a new file).
 
-    ugdata.common.atomic writes through mkstemp, whose files are 0600; a leaderboard or a rendered page is
+    ugcore.atomic writes through mkstemp, whose files are 0600; a leaderboard or a rendered page is
     meant to be read by others (a web server, a CI job under another user), so the mode is restored.
     """
     p = Path(path)

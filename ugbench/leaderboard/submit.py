@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ugdata.common.errors import UserError
-from ugdata.common.provenance import utc_now
+from ugcore.errors import UserError
+from ugcore.provenance import utc_now
 
 from .aggregate import aggregate
 from .benchmark import check_against_registry, default_declaration_path, load_benchmark

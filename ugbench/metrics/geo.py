@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugdata.common.geo import haversine_m
+from ugcore.geo import haversine_m
 
 GEO_THRESHOLDS_M: tuple[int, ...] = (50, 100, 500, 1000, 5000)
 

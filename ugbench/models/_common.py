@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ugbench.protocol import EncodeItem
+from ugcore.protocol import EncodeItem
 
 
 def item_digest(item: EncodeItem) -> bytes:

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 
-from ugbench.protocol import ModelMeta
+from ugcore.protocol import ModelMeta
 
 from .registry import register
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .custom import check_model, import_attr
 from .registry import register

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .registry import register
 

@@ -9,7 +9,7 @@ import importlib
 import inspect
 import re
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .registry import register
 
@@ -34,7 +34,7 @@ def _call(factory, options, spec: str = "?"):
         raise UserError(
             f"`{spec}` is a {'class' if inspect.isclass(factory) else 'function'} that cannot be called with "
             f"only keyword options ({e}); `module:attr` must name a ugbench model object, a model class or a "
-            "factory returning one (see ugbench/protocol.py)"
+            "factory returning one (see ugcore/protocol.py)"
         ) from None
     return factory(**options)
 

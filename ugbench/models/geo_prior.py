@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugbench.protocol import ModelMeta
+from ugcore.protocol import ModelMeta
 
 from .registry import register
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ugbench.protocol import ModelMeta
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
+from ugcore.protocol import ModelMeta
 
 from .registry import register
 

@@ -4,7 +4,7 @@ Everything model-specific lives in the shared backbone layer (vlm_backbone.py); 
 ugbench's EncodeItem batches and per-task instructions onto it and fills ModelMeta.
 
 Accepted `--model` values: a hub id of a supported family ("Qwen/Qwen2-VL-2B-Instruct"), a local model
-folder, a LoRA adapter folder saved by the backbone layer, a backbone config name from configs/backbones
+folder, a LoRA adapter folder saved by the backbone layer, a backbone config name from ugcore/backbones/configs
 ("qwen2-vl-2b", ... and the offline tiny ones "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-llava-next").
 Options: adapter=PATH (peft LoRA), dtype, device, prompt_style ("chat" | "gme" | "vlm2vec"),
 padding_side ("left" | "right"), seed (tiny configs), cache_dir (HF hub cache to look in).
@@ -30,10 +30,9 @@ import numpy as np
 import torch
 
 from ugbench.models.registry import register
-from ugbench.protocol import EncodeItem, ModelMeta, Side
-from ugdata.common.errors import UserError
-
-from .vlm_backbone import Backbone, configs_dir, is_vlm_source, load_backbone
+from ugcore.backbones import Backbone, configs_dir, is_vlm_source, load_backbone
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem, ModelMeta, Side
 
 _OPTIONS = {"adapter", "adapter_path", "dtype", "device", "prompt_style", "padding_side", "seed", "cache_dir"}
 
@@ -156,7 +155,7 @@ register(
 
 
 def _register_configs() -> None:
-    """Every configs/backbones/*.yaml name is a model name ("tiny-qwen2-vl", "qwen2-vl-2b", ...)."""
+    """Every ugcore/backbones/configs/*.yaml name is a model name ("tiny-qwen2-vl", "qwen2-vl-2b", ...)."""
     import yaml
 
     for yaml_path in sorted(configs_dir().glob("*.yaml")):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugbench.protocol import ModelMeta
+from ugcore.protocol import ModelMeta
 
 from ._common import item_digest
 from .registry import register

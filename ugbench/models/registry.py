@@ -2,7 +2,7 @@
 
 After lm-evaluation-harness's registry. Every module in ugbench/models/ is imported on first lookup, so an
 adapter registers itself by existing: adding one touches no other file. A loader takes the name or path the
-user typed plus keyword options and returns an object satisfying ugbench.protocol.EncoderProtocol.
+user typed plus keyword options and returns an object satisfying ugcore.protocol.EncoderProtocol.
 
 Resolution order for `--model X`: exact name or alias; then a `matches(X)` predicate (local folders, hub ids
 such as "Qwen/Qwen2-VL-2B-Instruct", "module:attr"); otherwise an error with the closest names.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 Loader = Callable[..., Any]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ugbench.protocol import ModelMeta
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
+from ugcore.protocol import ModelMeta
 
 from ._common import texts_of, with_instruction, zeros
 from .registry import register

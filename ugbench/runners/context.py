@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 from ..encoding import Encoder
 

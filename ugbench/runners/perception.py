@@ -59,7 +59,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 from ..encoding import ItemTable, graphs_of, opt_float
 from ..metrics.probe import classification_scores, pairwise_choice_accuracy, regression_scores

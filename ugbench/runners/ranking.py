@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 from ..encoding import ItemTable, as_list, graphs_of, normalize_rows, opt_float, opt_str
 from ..metrics.geo import geo_metrics

@@ -16,7 +16,7 @@ import os
 
 from numba.core.caching import FunctionCache
 
-from ugdata.common.shared import warn
+from ugcore.shared import warn
 
 
 class LockedFunctionCache(FunctionCache):

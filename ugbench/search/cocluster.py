@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ugdata.common.geo import EARTH_RADIUS_M
+from ugcore.geo import EARTH_RADIUS_M
 
 from .scoring import SCREEN_MARGIN, GeoSpace, embed, exact_scores, rank_topk, str_tiles
 

@@ -17,7 +17,7 @@ from sklearn.cross_decomposition import CCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 
 class CoSMat:

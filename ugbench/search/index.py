@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.atomic import atomic_dir
-from ugdata.common.errors import UserError
+from ugcore.atomic import atomic_dir
+from ugcore.errors import UserError
 
 from .brute import brute_force, brute_force_batch
 from .cocluster import CoClusters, build_coclusters, cocluster_search

@@ -5,7 +5,7 @@ Definitions (Zhu et al., IEEE Access 2019, eqs. 3-7), with the choices the paper
 - Coordinates are an (n, 2) array of (x, y). With ``metric="euclidean"`` (the paper) d is the Euclidean
   distance on (x, y) as given (the paper uses (lon, lat) degrees; projected metres work the same way).
   With ``metric="haversine"`` x is longitude and y latitude in degrees and d is the great-circle distance
-  in metres (ugdata.common.geo.haversine_m, mean Earth radius 6,371,008.8 m).
+  in metres (ugcore.geo.haversine_m, mean Earth radius 6,371,008.8 m).
 - Dst(Q, o) = 1 - d(Q, o) / d_max(Q, O) where d_max(Q, O) = max over ALL objects o' in the indexed set O of
   d(Q, o') (eq. 6), computed exactly (branch and bound over cell boxes, see `GeoSpace.d_max`). When
   d_max = 0 (every object sits on Q) Dst = 1 for all objects. Dst lies in [0, 1] for every query.
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ugdata.common.errors import UserError
-from ugdata.common.geo import EARTH_RADIUS_M, haversine_m
+from ugcore.errors import UserError
+from ugcore.geo import EARTH_RADIUS_M, haversine_m
 
 METRICS = ("euclidean", "haversine")
 # Safety margin for float32 screening and for bounds computed in a different float path than the score.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .data import QUERY_TYPES, StreetSemData
 
@@ -50,7 +50,7 @@ def bm25(test: StreetSemData) -> tuple[np.ndarray, np.ndarray]:
     if test.content_text is None or test.query_text is None:
         raise UserError("the bm25 baseline needs texts; this StreetSem table has vectors only (add texts.parquet)")
     from ugbench.models.registry import UnknownModelError, load_model
-    from ugbench.protocol import EncodeItem
+    from ugcore.protocol import EncodeItem
 
     try:
         model = load_model("bm25")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.errors import DataError
+from ugcore.errors import DataError
 
 from . import geohash as gh
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ugbench.protocol import EncodeItem, ModelMeta
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
+from ugcore.protocol import EncodeItem, ModelMeta
 
 from . import geohash as gh
 from .data import StreetSemData
@@ -205,7 +205,7 @@ class CSSREncoder:
     def save(self, out_dir: str | Path, *, overwrite: bool = False) -> Path:
         from safetensors.torch import save_file
 
-        from ugdata.common.atomic import atomic_dir
+        from ugcore.atomic import atomic_dir
 
         out_dir = Path(out_dir)
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 PIXEL_STATS = {"kind": "pixel-stats", "version": 1}
 MINILM = {"kind": "minilm"}
@@ -76,7 +76,7 @@ def image_encoder(spec: dict[str, Any]) -> Callable[[Sequence[Any]], np.ndarray]
             raise UserError(f"pixel-stats featuriser version {spec.get('version')} is unknown (this code has v1)")
         return lambda images: np.stack([pixel_stats(im) for im in images]) if len(images) else np.zeros((0, 164), np.float32)
     if kind == "ugbench-model":
-        from ugbench.protocol import EncodeItem
+        from ugcore.protocol import EncodeItem
 
         def enc(images):
             m = _ugbench_model(spec["name"])
@@ -95,7 +95,7 @@ def text_encoder(spec: dict[str, Any]) -> Callable[[Sequence[str]], np.ndarray]:
             dtype=np.float32,
         ).reshape(len(texts), -1)
     if kind == "ugbench-model":
-        from ugbench.protocol import EncodeItem
+        from ugcore.protocol import EncodeItem
 
         def enc(texts):
             m = _ugbench_model(spec["name"])

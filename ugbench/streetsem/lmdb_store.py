@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 from . import geohash as gh
 from .data import QUERY_TYPES, STREETSEM_FOV_DEGREES, StreetSemData
@@ -336,7 +336,7 @@ def write_lmdb(
     """
     import lmdb
 
-    from ugdata.common.atomic import atomic_dir
+    from ugcore.atomic import atomic_dir
 
     if encoding not in ("f32", "npz", "pickle"):
         raise UserError(f"unknown LMDB encoding '{encoding}'; use f32, npz or pickle")

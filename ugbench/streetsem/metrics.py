@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ugdata.common.geo import haversine_m
+from ugcore.geo import haversine_m
 
 
 def exact_ranks(q: np.ndarray, d: np.ndarray, truth: np.ndarray, *, chunk: int = 4096) -> np.ndarray:

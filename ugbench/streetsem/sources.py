@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 from .data import QUERY_TYPES, STREETSEM_FOV_DEGREES, StreetSemData
 from .features import image_encoder, text_encoder

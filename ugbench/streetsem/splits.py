@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .data import StreetSemData
 

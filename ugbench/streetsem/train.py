@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 from .data import QUERY_TYPES, StreetSemData
 from .encoder import CSSREncoder

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 Family = Literal["geolocation", "retrieval", "perception", "grounding", "streetsem"]
 Protocol = Literal["local", "global", "probe"]

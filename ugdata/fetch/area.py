@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 
 BBox = tuple[float, float, float, float]  # W, S, E, N (degrees, WGS84)
 

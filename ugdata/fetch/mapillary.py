@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 from ugdata.fetch.area import Area
 from ugdata.fetch.output import ViewRecord, ViewWriter, image_file_name, verify_image
 from ugdata.fetch.thin import dedup, thin_sequences

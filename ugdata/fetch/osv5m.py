@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ugdata.common.atomic import write_text_atomic
-from ugdata.common.errors import DataError, UserError
+from ugcore.atomic import write_text_atomic
+from ugcore.errors import DataError, UserError
 from ugdata.fetch.area import Area
 from ugdata.fetch.output import ViewRecord, ViewWriter, image_file_name
 from ugdata.fetch.thin import dedup, thin_sequences

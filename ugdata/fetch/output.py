@@ -35,9 +35,9 @@ from typing import Any
 
 from PIL import Image
 
-from ugdata.common.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic, write_text_atomic
-from ugdata.common.errors import UserError
-from ugdata.common.faults import kill_point
+from ugcore.atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ugcore.errors import UserError
+from ugcore.faults import kill_point
 
 JOURNAL = "journal.jsonl"
 VIEWS_CSV = "views.csv"

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from ugdata.common.geo import haversine_m
+from ugcore.geo import haversine_m
 
 T = TypeVar("T")
 

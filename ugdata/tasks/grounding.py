@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ugdata.common.geo import COMPASS8
+from ugcore.geo import COMPASS8
 from ugdata.format import TaskSpec
 from ugdata.tasks.common import EVAL_SPLITS, TaskInputs, TaskOutput, cap_sample, queries_frame
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from ugdata.common.errors import DataError, UserError
+from ugcore.errors import DataError, UserError
 from ugdata.format import REJECT_COLUMNS
 
 STAGE = "views"

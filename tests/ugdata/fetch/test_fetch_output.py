@@ -75,7 +75,7 @@ def test_writer_resumes_and_tolerates_torn_journal(tmp_path):
 
 
 def test_writer_refuses_other_source(tmp_path):
-    from ugdata.common.errors import UserError
+    from ugcore.errors import UserError
 
     ViewWriter(tmp_path, source="mapillary").finish()
     with pytest.raises(UserError, match="mapillary"):

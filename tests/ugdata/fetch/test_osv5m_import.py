@@ -13,8 +13,8 @@ import pytest
 from osv5m_layout import make_osv5m
 from typer.testing import CliRunner
 
+from ugcore.errors import UserError
 from ugdata.cli import app
-from ugdata.common.errors import UserError
 from ugdata.fetch.area import Area
 from ugdata.fetch.osv5m import INDEX_DIR, fetch_osv5m
 from ugdata.testing import SMALL_CLIP

@@ -1,4 +1,4 @@
-"""Tiny random-weight VLMs built offline from configs/backbones/tiny-*.yaml.
+"""Tiny random-weight VLMs built offline from ugcore/backbones/configs/tiny-*.yaml.
 
 No image-text model with real weights can be had offline, so tests and the CPU demo use these: the real
 transformers architecture of each family at toy size, a byte-level BPE tokenizer trained in code (the
@@ -20,9 +20,9 @@ import torch
 import yaml
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from ugdata.common.atomic import atomic_dir, write_json_atomic
-from ugdata.common.errors import UserError
-from ugdata.common.shared import build_lock, check_file_records, file_records, warn
+from ugcore.atomic import atomic_dir, write_json_atomic
+from ugcore.errors import UserError
+from ugcore.shared import build_lock, check_file_records, file_records, warn
 
 from .families import FAMILIES, FamilySpec
 
@@ -65,9 +65,10 @@ _TINY_KEYS = _COMMON_KEYS | {
 
 
 def configs_dir() -> Path:
-    """The backbone YAMLs: $UG_BACKBONE_CONFIGS, else the repository's configs/backbones folder."""
+    """The backbone YAMLs: $UG_BACKBONE_CONFIGS, else the package data folder ugcore/backbones/configs (so an
+    installed, non-editable copy finds them too)."""
     override = os.environ.get("UG_BACKBONE_CONFIGS")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "configs" / "backbones"
+    return Path(override) if override else Path(__file__).resolve().parent / "configs"
 
 
 def tiny_names() -> list[str]:

@@ -1,7 +1,7 @@
 """Shared VLM backbone layer: load a vision-language model as an embedder, for ugbench AND the UGE trainer.
 
 One code path for every source: a hub id ("Qwen/Qwen2-VL-2B-Instruct"), a local checkpoint folder, a
-backbone config name ("qwen2-vl-2b", "tiny-qwen2-vl"; configs/backbones/*.yaml), or a folder holding a LoRA
+backbone config name ("qwen2-vl-2b", "tiny-qwen2-vl"; ugcore/backbones/configs/*.yaml), or a folder holding a LoRA
 adapter saved by `Backbone.save_adapter`. Tiny configs are first built offline into a cache folder with
 random weights, then loaded exactly like a real checkpoint. No torchvision is needed (PIL image processors).
 
@@ -39,10 +39,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ugdata.common.atomic import write_json_atomic
-from ugdata.common.errors import UserError
+from ugcore.atomic import write_json_atomic
+from ugcore.errors import UserError
 
-from ._vlm.families import (
+from .families import (
     FAMILIES,
     GRAPH_END,
     GRAPH_PAD,
@@ -52,15 +52,15 @@ from ._vlm.families import (
     FamilySpec,
     detect_family,
 )
-from ._vlm.lora import BACKBONE_RECORD, load_lora, model_fingerprint, read_backbone_record
-from ._vlm.sources import ResolvedSource, cache_root, is_vlm_source, resolve_source, weights_revision
-from ._vlm.tiny import build_tiny_backbone, configs_dir, tiny_marker, tiny_names
+from .lora import BACKBONE_RECORD, load_lora, model_fingerprint, read_backbone_record
+from .sources import ResolvedSource, cache_root, is_vlm_source, resolve_source, weights_revision
+from .tiny import build_tiny_backbone, configs_dir, tiny_marker, tiny_names
 
 
 def _processors():
     """The processor module imports transformers' processing classes (seconds of start-up): load it only when a
     backbone is actually loaded, so that registry discovery (`--model random`) stays fast."""
-    from ._vlm import processors
+    from . import processors
 
     return processors
 

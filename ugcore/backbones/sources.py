@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.errors import UserError
-from ugdata.common.shared import cache_root
+from ugcore.errors import UserError
+from ugcore.shared import cache_root
 
 from .families import FAMILIES, FamilySpec, detect_family
 from .lora import BACKBONE_RECORD, read_backbone_record

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 GRAPH_START = "<|graph_start|>"
 GRAPH_PAD = "<|graph_pad|>"

@@ -3,7 +3,7 @@
     UG_TEST_KILL_AT=<point>[#N]      SIGKILL this process the N-th time (default 1st) it reaches <point>
 
 The points (each a plain string passed to `kill_point`):
-    dir:<name>         ugdata.common.atomic.atomic_dir: the folder <name> is fully written in its temporary
+    dir:<name>         ugcore.atomic.atomic_dir: the folder <name> is fully written in its temporary
                        place, not yet renamed into place (ugdata build, search indexes, UGE checkpoints, ...)
     swap:<name>        atomic_dir with overwrite: the old <name> is moved aside, the new one not yet in place
     write:<name>       write_bytes_atomic: the new <name> is written and fsynced in its temporary file, not

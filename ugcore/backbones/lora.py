@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ugdata.common.errors import UserError
+from ugcore.errors import UserError
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 BACKBONE_RECORD = "ug_backbone.json"  # written beside an adapter by Backbone.save_adapter

@@ -26,7 +26,7 @@ from typing import Any
 from .faults import kill_point
 
 TMP_MARKER = ".ug-atomic-tmp"
-_MARKER_KIND = "ugdata.common.atomic"
+_MARKER_KIND = "ugcore.atomic"
 
 
 def _umask() -> int:

@@ -1,0 +1,10 @@
+"""The vision-language backbone layer that uge (training) and ugbench (evaluation) both stand on.
+
+Public API (see backbone.py for the contract): `load_backbone`, `Backbone`, graph-token helpers, tiny offline
+backbones built from the YAML configs shipped as package data in `configs/`. The modules beside it are the
+pieces: `families` (per-family prompt/pooling table), `sources` (names, hub ids, folders, adapters -> a
+loadable source), `tiny` (random-weight tiny configs, built into the cache), `lora`, `processors`.
+"""
+
+from .backbone import *  # noqa: F403
+from .backbone import __all__  # noqa: F401
