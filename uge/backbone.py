@@ -13,10 +13,10 @@ format, processor and pooling are byte-identical between training (uge) and eval
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from ugcore.errors import UserError
+from ugcore.imports import import_attr
 
 from .config import BackboneConfig
 
@@ -27,11 +27,7 @@ def _factory(spec: str):
     target = spec[len(ADAPTER_SCHEME):]
     if ":" not in target:
         raise UserError(f"backbone.name_or_path '{spec}': write adapter:<module>:<callable>")
-    mod, attr = target.rsplit(":", 1)
-    try:
-        return getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserError(f"backbone.name_or_path '{spec}': cannot import {mod}:{attr} ({e})") from None
+    return import_attr(target, what=f"backbone.name_or_path {spec!r}: factory")
 
 
 def check_backbone(cfg: BackboneConfig) -> None:

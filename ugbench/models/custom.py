@@ -5,19 +5,13 @@ Classes and factories are called with the keyword options that they accept (e.g.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import re
 
 from ugcore.errors import UserError
+from ugcore.imports import import_attr as _import_attr
+from ugcore.imports import is_spec as _is_spec
 
 from .registry import register
-
-_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-
-def _is_spec(s: str) -> bool:
-    return bool(_PATTERN.match(s.strip()))
 
 
 def _call(factory, options, spec: str = "?"):
@@ -49,16 +43,8 @@ def check_model(obj, where: str):
 
 
 def import_attr(spec: str):
-    mod_name, _, attr = spec.strip().partition(":")
-    try:
-        obj = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise UserError(f"cannot import module '{mod_name}' for model '{spec}': {e}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UserError(f"module '{mod_name}' has no attribute '{attr}' (model '{spec}')")
-        obj = getattr(obj, part)
-    return obj
+    """A model's `module:attr` (ugcore.imports, the one importer)."""
+    return _import_attr(spec, what="model")
 
 
 @register(
