@@ -2,7 +2,7 @@
 
 Each step calls the project's own command-line tools, exactly as a user would, so the demo exercises the real
 interfaces (and shows them): ugdata build -> accelerate launch -m uge.train (stage 1, stage 2) ->
-ugbench streetsem train (CSSR) -> ugbench evaluate (UGE + baselines) -> ugbench submit -> ugbench leaderboard
+uge cssr train (CSSR) -> ugbench evaluate (UGE + baselines) -> ugbench submit -> ugbench leaderboard
 render -> ugbench figures. A step whose output already exists (and was made with the same settings) is
 skipped, so a rerun only redoes what changed.
 
@@ -28,6 +28,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# A step's title keys its reuse stamp (and the evaluation of its output names that stamp), so it is written once.
+TRAIN_CSSR = "Train CSSR on the StreetSem-style track (uge cssr train)"
 console = Console(width=150)
 
 
@@ -138,10 +140,9 @@ class Demo:
     def train_cssr(self) -> Path:
         out = self.runs / "cssr"
         fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
-        cmd = [BIN / "ugbench", "streetsem", "train", "--ugdata", self.data, "--out", out, "--tiny",
+        cmd = [BIN / "uge", "cssr", "train", "--ugdata", self.data, "--out", out, "--tiny",
                "--epochs", self.p.cssr_epochs, "--seed", self.seed, "--overwrite"]
-        self.step("Train CSSR on the StreetSem-style track (ugbench streetsem train)", out,
-                  {"cmd": [str(c) for c in cmd[1:]], "data": fp}, [cmd])
+        self.step(TRAIN_CSSR, out, {"cmd": [str(c) for c in cmd[1:]], "data": fp}, [cmd])
         return out
 
     def _stamp_of(self, title: str) -> str:
@@ -155,7 +156,7 @@ class Demo:
         trained = {str(self.runs / "uge-stage1" / "final"): "Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)",
                    str(self.runs / "uge-stage2" / "final"): "Train tiny UGE stage 2: graph encoder (accelerate launch, "
                    "2 CPU processes)",
-                   str(self.runs / "cssr"): "Train CSSR on the StreetSem-style track (ugbench streetsem train)"}
+                   str(self.runs / "cssr"): TRAIN_CSSR}
         for label, model in models.items():
             out = output or self.results
             cmd = [BIN / "ugbench", "evaluate", "--model", model, "--data", self.data, "--tasks", tasks or self.p.tasks,

@@ -1,6 +1,6 @@
 """`ugbench.evaluate(...)`: score one model on UGBench tasks and write one results JSON per task.
 
-Flow per task: runner (ugbench.runners.FAMILY_RUNNERS[family]) -> scores per split -> TaskResult (validated
+Flow per task: runner (ugbench.runners.runner_for(task): FAMILY_RUNNERS[family] or the task's own) -> scores per split -> TaskResult (validated
 by ugbench.results_schema) -> OUTPUT/<model-slug>/<task>.json written atomically by the main process. A task
 whose results file exists is skipped unless `overwrite=True` (nothing already written is lost); a failing
 task raises before anything of it is written. The summary (summary.json, summary.md) covers every results
@@ -21,7 +21,7 @@ from ugcore.provenance import git_commit, hardware, package_version, utc_now, ve
 from .cache import DEFAULT_CHUNK, EmbeddingCache, slugify
 from .encoding import Encoder
 from .results_schema import ModelInfo, Provenance, TaskInfo, TaskResult
-from .runners import FAMILY_RUNNERS, RunContext
+from .runners import RunContext, runner_for
 from .tasks.registry import TaskMeta, get_task, tasks_for_data
 
 
@@ -34,17 +34,14 @@ def default_cache_dir() -> Path:
 
 
 def _open_data(data_dir: str | Path):
-    from ugdata.format import NotUGDataError, load
+    from ugdata.format import load
 
     p = Path(data_dir)
     if not p.exists():
         raise UserError(f"data directory {p} does not exist; build one with `ugdata build --out {p}`")
-    try:
-        ud = load(p)
-        ud.verify()  # score only the content the fingerprint names (an edited task file is refused)
-        return ud
-    except NotUGDataError as e:
-        raise UserError(str(e)) from None
+    ud = load(p)  # NotUGDataError (a UserError) when it is not UGData
+    ud.verify()  # score only the content the fingerprint names (an edited task file is refused)
+    return ud
 
 
 def resolve_tasks(tasks: str | list[str], ud) -> list[TaskMeta]:
@@ -90,13 +87,10 @@ def _skippable(meta: TaskMeta, ud) -> str | None:
     if not meta.with_graph:
         return None
     tdir = ud.root / "tasks" / meta.data_task
-    table = "targets" if meta.family == "perception" else "queries"
     import pandas as pd
     import pyarrow.parquet as pq
 
-    path = tdir / f"{table}.parquet"
-    paths = [path] + ([tdir / "corpus.parquet"] if table == "queries" else [])
-    for p in paths:
+    for p in (tdir / f"{table}.parquet" for table in runner_for(meta).item_tables):
         if p.is_file() and "graph_context" in pq.read_schema(p).names:
             g = pd.read_parquet(p, columns=["graph_context"])["graph_context"]
             if any(len(x) for x in g if x is not None):
@@ -261,20 +255,14 @@ def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target,
     enc_before = encoder.encode_seconds
     encoder.chunks_by_rank = {}
     t0 = time.perf_counter()
-    if "runner" in meta.options:  # a task file may bring its own runner ("module:function")
-        from .models.custom import import_attr
-
-        runner = import_attr(meta.options["runner"])
-    else:
-        runner = FAMILY_RUNNERS[meta.family]
-    scores = runner(meta, ctx)
+    scores = runner_for(meta)(meta, ctx)
     ctx.timings["total"] = time.perf_counter() - t0
     ctx.timings["model_forward"] = encoder.encode_seconds - enc_before
     mmeta = model_obj.meta
     spec = ud.task_spec(meta.data_task)
     result = TaskResult(
         task=TaskInfo(name=meta.name, version=meta.version, main_score=meta.main_score, family=meta.family,
-                      modalities=meta.modalities, description=meta.description, data_task=meta.data_task,
+                      modalities=meta.modalities(spec), description=meta.description, data_task=meta.data_task,
                       data_task_version=spec.version, protocol=meta.protocol, with_graph=meta.with_graph,
                       citation=meta.citation),
         model=ModelInfo(name=mmeta.name, revision=str(mmeta.revision), metadata=_jsonable(mmeta.to_dict())),

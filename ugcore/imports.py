@@ -15,7 +15,21 @@ from ugcore.errors import UserError
 SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 #: old module path -> new module path, for `module:attr` strings written into files before a move.
-MOVED: dict[str, str] = {}
+MOVED: dict[str, str] = {
+    # issue 13: the CSSR model and trainer left the benchmark for uge; the StreetSem data readers went down to
+    # ugdata. CSSR checkpoints saved before name "ugbench.streetsem.model:load_checkpoint".
+    "ugbench.streetsem.model": "uge.cssr.model",
+    "ugbench.streetsem.encoder": "uge.cssr.encoder",
+    "ugbench.streetsem.losses": "uge.cssr.losses",
+    "ugbench.streetsem.train": "uge.cssr.train",
+    "ugbench.streetsem.data": "ugdata.streetsem.data",
+    "ugbench.streetsem.features": "ugdata.streetsem.features",
+    "ugbench.streetsem.geohash": "ugdata.streetsem.geohash",
+    "ugbench.streetsem.lmdb_store": "ugdata.streetsem.lmdb_store",
+    "ugbench.streetsem.sources": "ugdata.streetsem.sources",
+    "ugbench.streetsem.splits": "ugdata.streetsem.splits",
+    "ugbench.streetsem.synthetic": "ugdata.streetsem.synthetic",
+}
 
 
 def is_spec(s: str) -> bool:

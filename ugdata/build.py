@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -238,17 +239,82 @@ def _build(
     log: Callable[[str], None] | None = None,
     **overrides,
 ) -> Path:
-    cfg = config or BuildConfig()
-    for k, v in overrides.items():
-        if not hasattr(cfg, k):
-            raise UserError(f"unknown build option '{k}'")
-        setattr(cfg, k, v)
+    """The pipeline: each stage below is one function, timed under its name into manifest["timings_s"]."""
+    cfg = _configure(config, overrides)
     out = Path(out)
     # what a killed earlier build of `out` left beside it: its temporary folder (several MB), and its old output
     # if the kill fell mid-swap (put back), so that the checks below see what is really there
     remove_stale_temps(out.parent, out.name)
     check_output(out, overwrite)
     _check_options(cfg)
+    _check_view_options(cfg)
+    captioner = captioner or TemplateCaptioner()
+    T = _Timer(log)
+
+    cities = _load_cities(cfg, T)  # stages load_osm, street_layer, map_layers, city_graph
+    rejects: list[pd.DataFrame] = []
+    with T.stage("views"):
+        views = _load_views(cfg, cities, out, rejects)
+    with T.stage("anchor"):  # per city; real views go to the city whose streets are nearest
+        views = _anchor_views(views, cities, cfg, out, rejects)
+    with T.stage("context"):
+        ctx_by_city = _point_contexts(views, cities)
+    with T.stage("splits"):  # needs only positions
+        views = _split_views(views, cfg, rejects)
+    with T.stage("view_facts"):  # per-view facts, image nodes and edges
+        views, img_nodes, img_edges = _view_facts(_objectify(views), cities, ctx_by_city, captioner, cfg)
+        views = _objectify(views)
+    with T.stage("graph_tables"):
+        nodes, edges = _graph_tables(cities, img_nodes, img_edges)
+    with T.stage("graph_context"):
+        img_idx = _image_node_index(views, nodes)
+        views["graph_context"] = _graph_context(views, nodes, edges, img_idx, cfg.graph_context_max)
+        views["hard_negative_ids"] = _hard_negatives(views)
+    with T.stage("reasoning_paths"):
+        paths = _reasoning_paths(views, nodes, edges, img_idx, cfg)
+        views["paths"] = _path_texts(views, paths)
+    with T.stage("routes"):
+        routes = _routes(views, cities, cfg)
+    with T.stage("images"):
+        image_bytes = _images(views, cfg)
+    with T.stage("tasks"):
+        task_out, omitted = _tasks(views, nodes, paths, cfg, log)
+    built = _Built(views, image_bytes, nodes, edges, paths, routes, task_out, omitted, _all_rejects(rejects))
+
+    with T.stage("write"), atomic_dir(out, overwrite=overwrite) as tmp:
+        split_sizes = _write_all(tmp, built, cfg)
+        _write_manifest(tmp, built, split_sizes, cities, cfg, captioner, T)
+    return out
+
+
+@dataclass
+class _Built:
+    """Everything a build writes (besides the manifest and card)."""
+
+    views: pd.DataFrame
+    image_bytes: dict[str, bytes | None]
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+    paths: pd.DataFrame
+    routes: pd.DataFrame
+    task_out: dict  # task name -> TaskOutput
+    omitted: dict[str, str]  # tasks this data cannot support, with the reason (manifest, `ugdata check`)
+    rejects: pd.DataFrame
+
+
+# ------------------------------------------------------------------------------------------- build stages
+def _configure(config: BuildConfig | None, overrides: dict) -> BuildConfig:
+    """`config` (or the defaults) with the keyword overrides applied; an unknown name is refused."""
+    cfg = config or BuildConfig()
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise UserError(f"unknown build option '{k}'")
+        setattr(cfg, k, v)
+    return cfg
+
+
+def _check_view_options(cfg: BuildConfig) -> None:
+    """Real or synthetic views, not both; synthetic by default (DEFAULT_SYNTH_POINTS points)."""
     if cfg.views is None and cfg.images is None and cfg.synth is None:
         cfg.synth = DEFAULT_SYNTH_POINTS
     if (cfg.views or cfg.images) and cfg.synth:
@@ -257,223 +323,232 @@ def _build(
         raise UserError(f"--synth must be a positive number of view points, got {cfg.synth}")
     if not 1 <= cfg.views_per_point <= 8:
         raise UserError(f"--views-per-point must be 1..8, got {cfg.views_per_point}")
-    captioner = captioner or TemplateCaptioner()
-    T = _Timer(log)
-    rng_seed = int(cfg.seed)
 
-    # 1. OSM -> cities
-    cities: list[CityState] = []
+
+def _load_cities(cfg: BuildConfig, T: _Timer) -> list[CityState]:
+    """OSM -> one CityState per input (street layer, map layers, city graph), each step a timed stage."""
     with T.stage("load_osm"):
-        datas: list[OSMData] = []
-        if cfg.place is not None or cfg.bbox is not None:
-            datas.append(load_osm(place=cfg.place, bbox=cfg.bbox, network=cfg.network, city=cfg.city))
-        elif cfg.osm:
-            names = set()
-            for p in cfg.osm:
-                d = load_osm(Path(p), clip=cfg.clip, network=cfg.network, city=cfg.city if len(cfg.osm) == 1 else None)
-                if d.city in names:
-                    d.city = f"{d.city}_{len(names)}"
-                names.add(d.city)
-                datas.append(d)
-        else:
-            datas.append(load_osm(None, clip=cfg.clip, network=cfg.network, city=cfg.city))
+        datas = _load_osm_inputs(cfg)
     if cfg.holdout_city is not None and cfg.holdout_city not in {d.city for d in datas}:
         raise UserError(f"--holdout-city '{cfg.holdout_city}' is not one of the input cities "
                         f"{sorted(d.city for d in datas)}")
-    if cfg.holdout_city is None and len(datas) > 1 and overrides.get("auto_holdout", False):
-        cfg.holdout_city = datas[-1].city
     with T.stage("street_layer"):
         layers = [build_street_layer(d.graph) for d in datas]
     with T.stage("map_layers"):
         maps = [build_map_layers(d.features, features_metric(d.features, lay), lay) for d, lay in zip(datas, layers, strict=True)]
     with T.stage("city_graph"):
-        for d, lay, m in zip(datas, layers, maps, strict=True):
-            cities.append(CityState(d, lay, m, build_city_graph(d.city, lay, m)))
+        return [CityState(d, lay, m, build_city_graph(d.city, lay, m))
+                for d, lay, m in zip(datas, layers, maps, strict=True)]
 
-    # 2. views
-    rejects: list[pd.DataFrame] = []
-    with T.stage("views"):
-        if cfg.synth:
-            per_city = _split_counts(cfg.synth, [c.layer.segs.length_m.sum() for c in cities])
-            parts = [_synthetic_views(c, n, cfg.views_per_point, rng_seed + 1000 * i)
-                     for i, (c, n) in enumerate(zip(cities, per_city, strict=True)) if n > 0]
-            views = pd.concat(parts, ignore_index=True)
-        else:
-            try:
-                views, rj = _real_views(cfg, cities)
-            except DataError as e:  # no usable row at all: still write the rejects report the message points to
-                res = getattr(e, "result", None)
-                if res is None or not len(res.rejects):
-                    raise
-                raise DataError(f"{e}; every rejected row with its reason: {_write_failed_rejects(out, [res.rejects])}"
-                                ) from None
-            rejects.append(rj)
 
-    # 3. anchoring (per city; real views go to the city whose streets are nearest)
-    with T.stage("anchor"):
-        raw_views = views
-        views, anchor_rejects, per_city = _anchor_all(views, cities, cfg)
-        rejects.append(anchor_rejects)
-        if views.empty:
-            swapped = "" if cfg.synth else _swapped_hint(anchor_rejects, cities, cfg, raw_views)
-            raise DataError(f"no usable street views remain: all {len(anchor_rejects)} were farther than "
-                            f"--max-snap-m {cfg.max_snap_m:g} from every street{swapped}; see the rejects in "
-                            f"{_write_failed_rejects(out, rejects)}")
+def _load_osm_inputs(cfg: BuildConfig) -> list[OSMData]:
+    """A place or bbox (network), the given files (one city each, names made distinct), or the embedded extract."""
+    if cfg.place is not None or cfg.bbox is not None:
+        return [load_osm(place=cfg.place, bbox=cfg.bbox, network=cfg.network, city=cfg.city)]
+    if not cfg.osm:
+        return [load_osm(None, clip=cfg.clip, network=cfg.network, city=cfg.city)]
+    datas: list[OSMData] = []
+    names = set()
+    for p in cfg.osm:
+        d = load_osm(Path(p), clip=cfg.clip, network=cfg.network, city=cfg.city if len(cfg.osm) == 1 else None)
+        if d.city in names:
+            d.city = f"{d.city}_{len(names)}"
+        names.add(d.city)
+        datas.append(d)
+    return datas
 
-    # 4. context per point
-    with T.stage("context"):
-        ctx_by_city: dict[str, tuple[pd.DataFrame, PointContext]] = {}
-        for c in cities:
-            vv = views[views.city == c.data.city]
-            if vv.empty:
-                continue
-            pts = vv.drop_duplicates("point_key")
-            pc = point_context(c.maps, c.layer, pts.lon, pts.lat, pts.x_m, pts.y_m, pts.street_bearing)
-            ctx_by_city[c.data.city] = (pts[["point_key"]].reset_index(drop=True), pc)
 
-    # 5. splits (needs only positions)
-    with T.stage("splits"):
-        split, blocked = assign_splits(views, seed=rng_seed, block_m=cfg.block_m, buffer_m=cfg.buffer_m,
-                                       val_frac=cfg.val_frac, test_frac=cfg.test_frac, holdout_city=cfg.holdout_city)
-        views["split"] = split
-        if len(blocked):
-            b = views.loc[blocked.index]
-            rejects.append(pd.DataFrame({"source": b.source, "row": b.row, "image_id": b.image_id, "stage": "split",
-                                         "reason": blocked.reason}))
-            views = views.drop(index=blocked.index)
-        if views.empty:
-            raise DataError("no usable street views remain after the spatial split buffer; lower --buffer-m")
-        views = views.reset_index(drop=True)
+def _load_views(cfg: BuildConfig, cities: list[CityState], out: Path, rejects: list[pd.DataFrame]) -> pd.DataFrame:
+    """Synthetic view points spread over the cities by street length, or the real views table (its rejected
+    rows appended to `rejects`)."""
+    if cfg.synth:
+        per_city = _split_counts(cfg.synth, [c.layer.segs.length_m.sum() for c in cities])
+        parts = [_synthetic_views(c, n, cfg.views_per_point, int(cfg.seed) + 1000 * i)
+                 for i, (c, n) in enumerate(zip(cities, per_city, strict=True)) if n > 0]
+        return pd.concat(parts, ignore_index=True)
+    try:
+        views, rj = _real_views(cfg, cities)
+    except DataError as e:  # no usable row at all: still write the rejects report the message points to
+        res = getattr(e, "result", None)
+        if res is None or not len(res.rejects):
+            raise
+        raise DataError(f"{e}; every rejected row with its reason: {_write_failed_rejects(out, [res.rejects])}"
+                        ) from None
+    rejects.append(rj)
+    return views
 
-    # 6. per-view facts, image nodes and edges
-    with T.stage("view_facts"):
-        views, img_nodes, img_edges = _view_facts(_objectify(views), cities, ctx_by_city, captioner, cfg)
-        views = _objectify(views)
 
-    # 7. graph tables
-    with T.stage("graph_tables"):
-        nodes = pd.concat([c.graph.nodes for c in cities] + [img_nodes], ignore_index=True)
-        edges = pd.concat([c.graph.edges for c in cities] + [img_edges], ignore_index=True)
-        nodes, edges = finalize_graph(nodes, edges, {})
-        nodes, edges = _objectify(nodes), _objectify(edges)
-        if nodes.node_id.duplicated().any():
-            dup = nodes.node_id[nodes.node_id.duplicated()].iloc[0]
-            raise DataError(f"duplicate node id {dup}: two inputs share an id (give distinct cities / image ids)")
+def _anchor_views(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig, out: Path,
+                  rejects: list[pd.DataFrame]) -> pd.DataFrame:
+    """Views snapped to their streets (the rest appended to `rejects`); none left is an error."""
+    anchored, anchor_rejects = _anchor_all(views, cities, cfg)
+    rejects.append(anchor_rejects)
+    if anchored.empty:
+        swapped = "" if cfg.synth else _swapped_hint(anchor_rejects, cities, cfg, views)
+        raise DataError(f"no usable street views remain: all {len(anchor_rejects)} were farther than "
+                        f"--max-snap-m {cfg.max_snap_m:g} from every street{swapped}; see the rejects in "
+                        f"{_write_failed_rejects(out, rejects)}")
+    return anchored
 
-    # 8. graph context, hard negatives
-    with T.stage("graph_context"):
-        pos = pd.Series(nodes.idx.to_numpy(), index=nodes.node_id.to_numpy())
-        is_img = (nodes.type == "image").to_numpy()
-        s_i, d_i = edges.src_idx.to_numpy(), edges.dst_idx.to_numpy()
-        keep = ~is_img[s_i] & ~is_img[d_i]
-        indptr, nbr = _csr_neighbours(len(nodes), s_i[keep], d_i[keep])
-        img_idx = pos.reindex(views.node_id).to_numpy()
-        pos_d = dict(zip(nodes.node_id.tolist(), nodes.idx.tolist(), strict=True))
-        first_hop = [[pos_d[x] for x in ([s] + p[:5] + ([a] if a else []))]
-                     for s, p, a in zip(views.street_node_id.tolist(), views.poi_ids.tolist(),
-                                        views.area_node_id.tolist(), strict=True)]
-        views["graph_context"] = _ego_context(img_idx, first_hop, indptr, nbr, cfg.graph_context_max,
-                                              nodes.node_id.tolist())
-        views["hard_negative_ids"] = _hard_negatives(views)
 
-    # 9. reasoning paths
-    with T.stage("reasoning_paths"):
-        sampled = sample_per_cell(views.image_id.to_numpy(), views.lat.to_numpy(), views.lon.to_numpy(),
-                                  cfg.paths_per_cell, rng_seed)
-        start = img_idx[sampled]
-        p = reasoning_paths(nodes, edges, start, seed=rng_seed, max_per_image=cfg.max_paths_per_image)
-        img_of = dict(zip(img_idx, views.image_id, strict=True))
-        split_of = dict(zip(views.image_id, views.split, strict=True))
-        p.insert(0, "image_id", [img_of[s] for s in p.start])
-        p.insert(1, "split", p.image_id.map(split_of))
-        p = p.drop(columns=["start"])
-        p.insert(0, "path_id", [f"{i}/p{k}" for i, k in zip(p.image_id, p.groupby("image_id").cumcount(), strict=True)])
-        paths = p[list(F.PATH_COLUMNS)].reset_index(drop=True)
-        # each view's path texts in path order (one stable sort + split instead of a groupby.apply per image)
-        o = np.argsort(paths.image_id.to_numpy(dtype=object), kind="stable")
-        ids_sorted = paths.image_id.to_numpy(dtype=object)[o]
-        cut = np.flatnonzero(np.r_[True, ids_sorted[1:] != ids_sorted[:-1]]) if len(o) else np.zeros(0, np.int64)
-        groups = np.split(paths.text.to_numpy(dtype=object)[o], cut[1:])
-        texts = dict(zip(ids_sorted[cut].tolist(), (g.tolist() for g in groups), strict=True)) if len(o) else {}
-        views["paths"] = [texts.get(i, []) for i in views.image_id.tolist()]
+def _point_contexts(views: pd.DataFrame, cities: list[CityState]) -> dict[str, tuple[pd.DataFrame, PointContext]]:
+    """Per city: its view points (point_key, in order) and their map context."""
+    ctx_by_city: dict[str, tuple[pd.DataFrame, PointContext]] = {}
+    for c in cities:
+        vv = views[views.city == c.data.city]
+        if vv.empty:
+            continue
+        pts = vv.drop_duplicates("point_key")
+        pc = point_context(c.maps, c.layer, pts.lon, pts.lat, pts.x_m, pts.y_m, pts.street_bearing)
+        ctx_by_city[c.data.city] = (pts[["point_key"]].reset_index(drop=True), pc)
+    return ctx_by_city
 
-    # 10. routes
-    with T.stage("routes"):
-        routes = _routes(views, cities, cfg)
 
-    # 11. images
-    with T.stage("images"):
-        image_bytes = _images(views, cities, ctx_by_city, cfg)
+def _split_views(views: pd.DataFrame, cfg: BuildConfig, rejects: list[pd.DataFrame]) -> pd.DataFrame:
+    """A split column by spatial blocks; views in the buffer between splits are dropped into `rejects`."""
+    split, blocked = assign_splits(views, seed=int(cfg.seed), block_m=cfg.block_m, buffer_m=cfg.buffer_m,
+                                   val_frac=cfg.val_frac, test_frac=cfg.test_frac, holdout_city=cfg.holdout_city)
+    views["split"] = split
+    if len(blocked):
+        b = views.loc[blocked.index]
+        rejects.append(pd.DataFrame({"source": b.source, "row": b.row, "image_id": b.image_id, "stage": "split",
+                                     "reason": blocked.reason}))
+        views = views.drop(index=blocked.index)
+    if views.empty:
+        raise DataError("no usable street views remain after the spatial split buffer; lower --buffer-m")
+    return views.reset_index(drop=True)
 
-    # 12. tasks
-    with T.stage("tasks"):
-        from ugdata.tasks.common import TaskInputs
-        from ugdata.tasks.registry import TASK_BUILDERS
 
-        point_docs = _point_docs(views)
-        inp = TaskInputs(views=views, nodes=nodes, paths=paths, point_docs=point_docs, seed=rng_seed,
-                         n_candidates=cfg.n_candidates, max_queries=cfg.max_queries)
-        from ugdata.tasks.common import TaskNotBuilt, evaluable_problem
+def _graph_tables(cities: list[CityState], img_nodes: pd.DataFrame, img_edges: pd.DataFrame):
+    """The cities' graphs plus the image nodes and edges, as one (nodes, edges) pair with integer indices."""
+    nodes = pd.concat([c.graph.nodes for c in cities] + [img_nodes], ignore_index=True)
+    edges = pd.concat([c.graph.edges for c in cities] + [img_edges], ignore_index=True)
+    nodes, edges = finalize_graph(nodes, edges, {})
+    nodes, edges = _objectify(nodes), _objectify(edges)
+    if nodes.node_id.duplicated().any():
+        dup = nodes.node_id[nodes.node_id.duplicated()].iloc[0]
+        raise DataError(f"duplicate node id {dup}: two inputs share an id (give distinct cities / image ids)")
+    return nodes, edges
 
-        task_out = {}
-        omitted: dict[str, str] = {}  # tasks this data cannot support, with the reason (manifest, `ugdata check`)
-        for name, fn in TASK_BUILDERS.items():
-            try:
-                res = fn(inp)
-            except TaskNotBuilt as e:
-                omitted[name] = str(e)
-                continue
-            why = "too little data for this task (nothing to ask)" if res is None else evaluable_problem(res)
-            if why:
-                omitted[name] = why
-                if log:
-                    log(f"task {name} omitted: {why}")
-                continue
-            task_out[name] = res
 
-    rej = pd.concat([r for r in rejects if r is not None and len(r)], ignore_index=True) if any(
-        r is not None and len(r) for r in rejects) else pd.DataFrame(columns=list(F.REJECT_COLUMNS))
-    rej = rej[list(F.REJECT_COLUMNS)]
+def _image_node_index(views: pd.DataFrame, nodes: pd.DataFrame) -> np.ndarray:
+    """Each view's row in `nodes`."""
+    pos = pd.Series(nodes.idx.to_numpy(), index=nodes.node_id.to_numpy())
+    return pos.reindex(views.node_id).to_numpy()
 
-    # 13. write
-    with T.stage("write"), atomic_dir(out, overwrite=overwrite) as tmp:
-        split_sizes = _write_all(tmp, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg)
-        from ugdata.fingerprint import manifest_fields
-        from ugdata.writer import dataset_card
 
-        manifest = {
-            "format": F.FORMAT_NAME,
-            "format_version": F.FORMAT_VERSION,
-            "fingerprint": "",
-            "counts": {
-                "images": int(len(views)), "points": int(views.point_key.nunique()), "nodes": int(len(nodes)),
-                "edges": int(len(edges)), "paths": int(len(paths)), "routes": int(len(routes)),
-                "rejected": int(len(rej)),
-                "node_types": {k: int(v) for k, v in nodes.type.value_counts().sort_index().items()},
-                "relations": {k: int(v) for k, v in edges.rel.value_counts().sort_index().items()},
-            },
-            "splits": split_sizes,
-            "tasks": {k: {"family": t.spec.family, **{n: int(len(df)) for n, df in t.tables.items()}}
-                      for k, t in sorted(task_out.items())},
-            "omitted_tasks": dict(sorted(omitted.items())),
-            "inputs": _inputs(cities, cfg),
-            "cities": [c.data.city for c in cities],
-            "synthetic": bool(cfg.synth),
-            **_license_fields(views, bool(cfg.synth)),
-            "captioner": getattr(captioner, "name", type(captioner).__name__),
-            "seed": rng_seed,
-            "config": _config_json(cfg),
-        }
-        write_text_atomic(tmp / F.CARD, dataset_card(manifest, bool(cfg.synth)))
-        manifest.update(manifest_fields(tmp))  # fingerprint, its identity version, per-file digests
-        manifest["versions"] = versions()
-        manifest["git_commit"] = git_commit()
-        manifest["created_at"] = utc_now()
-        manifest["timings_s"] = T.t
-        manifest["cpu_s"] = T.cpu
-        manifest["peak_rss_mb"] = T.mem
-        write_json_atomic(tmp / F.MANIFEST, manifest)
-    return out
+def _graph_context(views: pd.DataFrame, nodes: pd.DataFrame, edges: pd.DataFrame, img_idx: np.ndarray,
+                   cap: int) -> list[list[str]]:
+    """Each view's ego graph: its street, nearest POIs and area, then their neighbours (no other images)."""
+    is_img = (nodes.type == "image").to_numpy()
+    s_i, d_i = edges.src_idx.to_numpy(), edges.dst_idx.to_numpy()
+    keep = ~is_img[s_i] & ~is_img[d_i]
+    indptr, nbr = _csr_neighbours(len(nodes), s_i[keep], d_i[keep])
+    pos_d = dict(zip(nodes.node_id.tolist(), nodes.idx.tolist(), strict=True))
+    first_hop = [[pos_d[x] for x in ([s] + p[:5] + ([a] if a else []))]
+                 for s, p, a in zip(views.street_node_id.tolist(), views.poi_ids.tolist(),
+                                    views.area_node_id.tolist(), strict=True)]
+    return _ego_context(img_idx, first_hop, indptr, nbr, cap, nodes.node_id.tolist())
+
+
+def _reasoning_paths(views: pd.DataFrame, nodes: pd.DataFrame, edges: pd.DataFrame, img_idx: np.ndarray,
+                     cfg: BuildConfig) -> pd.DataFrame:
+    """Spatial reasoning paths from images sampled per S2 cell (ugdata/paths.py), as F.PATH_COLUMNS."""
+    seed = int(cfg.seed)
+    sampled = sample_per_cell(views.image_id.to_numpy(), views.lat.to_numpy(), views.lon.to_numpy(),
+                              cfg.paths_per_cell, seed)
+    start = img_idx[sampled]
+    p = reasoning_paths(nodes, edges, start, seed=seed, max_per_image=cfg.max_paths_per_image)
+    img_of = dict(zip(img_idx, views.image_id, strict=True))
+    split_of = dict(zip(views.image_id, views.split, strict=True))
+    p.insert(0, "image_id", [img_of[s] for s in p.start])
+    p.insert(1, "split", p.image_id.map(split_of))
+    p = p.drop(columns=["start"])
+    p.insert(0, "path_id", [f"{i}/p{k}" for i, k in zip(p.image_id, p.groupby("image_id").cumcount(), strict=True)])
+    return p[list(F.PATH_COLUMNS)].reset_index(drop=True)
+
+
+def _path_texts(views: pd.DataFrame, paths: pd.DataFrame) -> list[list[str]]:
+    """Each view's path texts in path order (one stable sort + split instead of a groupby.apply per image)."""
+    o = np.argsort(paths.image_id.to_numpy(dtype=object), kind="stable")
+    ids_sorted = paths.image_id.to_numpy(dtype=object)[o]
+    cut = np.flatnonzero(np.r_[True, ids_sorted[1:] != ids_sorted[:-1]]) if len(o) else np.zeros(0, np.int64)
+    groups = np.split(paths.text.to_numpy(dtype=object)[o], cut[1:])
+    texts = dict(zip(ids_sorted[cut].tolist(), (g.tolist() for g in groups), strict=True)) if len(o) else {}
+    return [texts.get(i, []) for i in views.image_id.tolist()]
+
+
+def _tasks(views: pd.DataFrame, nodes: pd.DataFrame, paths: pd.DataFrame, cfg: BuildConfig,
+           log: Callable[[str], None] | None) -> tuple[dict, dict[str, str]]:
+    """Every registered task's tables, and the tasks this data cannot support with the reason."""
+    from ugdata.tasks.common import TaskInputs, TaskNotBuilt, evaluable_problem
+    from ugdata.tasks.registry import task_builders
+
+    inp = TaskInputs(views=views, nodes=nodes, paths=paths, point_docs=_point_docs(views), seed=int(cfg.seed),
+                     n_candidates=cfg.n_candidates, max_queries=cfg.max_queries)
+    task_out = {}
+    omitted: dict[str, str] = {}
+    for name, fn in task_builders().items():
+        try:
+            res = fn(inp)
+        except TaskNotBuilt as e:
+            omitted[name] = str(e)
+            continue
+        why = "too little data for this task (nothing to ask)" if res is None else evaluable_problem(res)
+        if why:
+            omitted[name] = why
+            if log:
+                log(f"task {name} omitted: {why}")
+            continue
+        task_out[name] = res
+    return task_out, omitted
+
+
+def _all_rejects(rejects: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [r for r in rejects if r is not None and len(r)]
+    rej = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(F.REJECT_COLUMNS))
+    return rej[list(F.REJECT_COLUMNS)]
+
+
+def _write_manifest(tmp: Path, built: _Built, split_sizes: dict[str, int], cities: list[CityState],
+                    cfg: BuildConfig, captioner: Captioner, T: _Timer) -> None:
+    """The dataset card, then manifest.json: counts, tasks, inputs, licences, config, fingerprint, provenance."""
+    from ugdata.fingerprint import manifest_fields
+    from ugdata.writer import dataset_card
+
+    views, nodes, edges = built.views, built.nodes, built.edges
+    manifest = {
+        "format": F.FORMAT_NAME,
+        "format_version": F.FORMAT_VERSION,
+        "fingerprint": "",
+        "counts": {
+            "images": int(len(views)), "points": int(views.point_key.nunique()), "nodes": int(len(nodes)),
+            "edges": int(len(edges)), "paths": int(len(built.paths)), "routes": int(len(built.routes)),
+            "rejected": int(len(built.rejects)),
+            "node_types": {k: int(v) for k, v in nodes.type.value_counts().sort_index().items()},
+            "relations": {k: int(v) for k, v in edges.rel.value_counts().sort_index().items()},
+        },
+        "splits": split_sizes,
+        "tasks": {k: {n: int(len(df)) for n, df in t.tables.items()}
+                  for k, t in sorted(built.task_out.items())},
+        "omitted_tasks": dict(sorted(built.omitted.items())),
+        "inputs": _inputs(cities, cfg),
+        "cities": [c.data.city for c in cities],
+        "synthetic": bool(cfg.synth),
+        **_license_fields(views, bool(cfg.synth)),
+        "captioner": getattr(captioner, "name", type(captioner).__name__),
+        "seed": int(cfg.seed),
+        "config": _config_json(cfg),
+    }
+    write_text_atomic(tmp / F.CARD, dataset_card(manifest, bool(cfg.synth)))
+    manifest.update(manifest_fields(tmp))  # fingerprint, its identity version, per-file digests
+    manifest["versions"] = versions()
+    manifest["git_commit"] = git_commit()
+    manifest["created_at"] = utc_now()
+    manifest["timings_s"] = T.t
+    manifest["cpu_s"] = T.cpu
+    manifest["peak_rss_mb"] = T.mem
+    write_json_atomic(tmp / F.MANIFEST, manifest)
 
 
 def check_output(out: Path, overwrite: bool) -> None:
@@ -525,7 +600,7 @@ def _swapped_hint(anchor_rejects: pd.DataFrame, cities: list, cfg: BuildConfig, 
             return ""
         sw = views.copy()
         sw["lat"], sw["lon"] = lon, lat
-        kept, _, _ = _anchor_all(sw, cities, cfg)
+        kept, _ = _anchor_all(sw, cities, cfg)
     except Exception:  # noqa: BLE001 - only a hint; the error it decorates stands without it
         return ""
     if len(kept) >= max(1, len(views) // 2):
@@ -591,7 +666,8 @@ def _split_counts(total: int, weights) -> list[int]:
     return n.tolist()
 
 
-def _anchor_all(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig):
+def _anchor_all(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the views within --max-snap-m of a street, anchored to the nearest one; the others as rejects)."""
     lon, lat = views.lon.to_numpy(float), views.lat.to_numpy(float)
     best = np.full(len(views), np.inf)
     anchors = {}
@@ -635,118 +711,188 @@ def _anchor_all(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig):
     v["side"] = side
     v = v[~bad].reset_index(drop=True)
     if v.empty:
-        return v, rejects, None
+        return v, rejects
     v["city"] = [cities[i].data.city for i in v.city_idx]
     if cfg.synth:
         v["heading"] = (v.street_bearing + 90.0 * v.fov_slot) % 360.0
     v["point_key"] = v.city + "/" + v.point.astype(str)
-    return v, rejects, None
+    return v, rejects
+
+
+_VIEW_FACT_COLUMNS = ("street_node_id", "street_name", "street_class", "caption", "queries", "perception", "poi_ids",
+                      "poi_dist", "poi_bearing", "area_node_id", "lanes", "width_m", "inter_id", "view_ctx",
+                      "poi_names", "inter_name")
+# PointContext fields the per-view loop reads, as plain lists (per-element numpy access costs microseconds)
+_POINT_FIELDS = ("poi_idx", "poi_dist", "poi_bearing", "inter_node", "area_idx", "inter_dist", "inter_bearing",
+                 "green_share", "water_share", "bld_share", "bld_left", "bld_right", "levels", "n_commercial_100",
+                 "n_poi_100")
 
 
 def _view_facts(views: pd.DataFrame, cities: list[CityState], ctx_by_city, captioner: Captioner, cfg: BuildConfig):
+    """Per view: its street, nearby POIs, intersection and area, caption, queries, perception (and the render
+    context for synthetic views); then the image nodes and their edges. Returns (views, img_nodes, img_edges)."""
     views = views.copy()
     n = len(views)
-    out_cols = {k: [None] * n for k in ("street_node_id", "street_name", "street_class", "caption", "queries",
-                                         "perception", "poi_ids", "poi_dist", "poi_bearing", "area_node_id",
-                                         "lanes", "width_m", "inter_id", "view_ctx", "poi_names",
-                                         "inter_name")}
-    if cfg.synth and cfg.render:
-        from ugdata.render.context import ViewContext
+    out_cols = {k: [None] * n for k in _VIEW_FACT_COLUMNS}
     views["relative_heading_deg"] = relative_heading(views.heading.to_numpy(float), views.street_bearing.to_numpy(float))
     views["fov_index"] = fov_index_from_relative(views.relative_heading_deg.to_numpy())
     for ci, c in enumerate(cities):
         rows = np.flatnonzero(views.city_idx.to_numpy() == ci)
-        if not len(rows):
-            continue
-        keys, pc = ctx_by_city[c.data.city]
-        krow = pd.Series(np.arange(len(keys)), index=keys.point_key.to_numpy())
-        segs = c.layer.segs
-        pois = c.maps.pois
-        areas = c.maps.areas
-        seg = views.seg.to_numpy()[rows]
-        kr = krow.reindex(views.point_key.to_numpy()[rows]).to_numpy()
-        heading = views.heading.to_numpy(float)[rows]
-        relh = views.relative_heading_deg.to_numpy(float)[rows]
-        lat = views.lat.to_numpy(float)[rows]
-        lon = views.lon.to_numpy(float)[rows]
-        side = views.side.to_numpy()[rows]
-        image_ids = views.image_id.to_numpy()[rows]
-        inodes = c.layer.nodes
-        # plain lists: per-row DataFrame.iat costs microseconds each, which adds up to minutes at 100k views
-        sg_name, sg_cls = segs.name.tolist(), segs.highway.tolist()
-        sg_lanes, sg_width = segs.lanes.astype(float).tolist(), segs.width_m.astype(float).tolist()
-        po_name, po_cat = pois.name.astype(str).tolist(), pois.category.astype(str).tolist()
-        ar_kind, ar_cat, ar_name = areas.kind.tolist(), areas.category.tolist(), areas.name.astype(str).tolist()
-        in_deg, in_names = inodes.degree.tolist(), inodes.names.tolist()
-        v_sb = views.street_bearing.to_numpy(float)
-        v_point, v_slot = views.point.to_numpy(np.int64), views.fov_slot.to_numpy(np.int64)
-        d2i = _dist_to_intersection(c.layer, seg, views.t_m.to_numpy(float)[rows])
-        L = {name: getattr(pc, name).tolist() for name in (
-            "poi_idx", "poi_dist", "poi_bearing", "inter_node", "area_idx", "inter_dist", "inter_bearing",
-            "green_share", "water_share", "bld_share", "bld_left", "bld_right", "levels", "n_commercial_100",
-            "n_poi_100")}
-        poi_node_ids = c.graph.poi_ids.tolist()
-        street_ids, area_ids, inter_ids = c.graph.street_ids.tolist(), c.graph.area_ids.tolist(), c.graph.inter_ids.tolist()
-        seg_l, kr_l = seg.tolist(), kr.tolist()
-        heading_l, relh_l, lat_l, lon_l = heading.tolist(), relh.tolist(), lat.tolist(), lon.tolist()
-        side_l, ids_l, d2i_l = side.tolist(), image_ids.tolist(), d2i.tolist()
-        city = c.data.city
-        per_point: dict[int, tuple] = {}  # the headings of one point share its map context
-        for j, r in enumerate(rows.tolist()):
-            s, k = seg_l[j], kr_l[j]
-            pt = per_point.get(k)
-            if pt is None:
-                pidx = [x for x in L["poi_idx"][k] if x >= 0]
-                m = len(pidx)
-                near = tuple(NearbyPOI(poi_node_ids[i], po_name[i], po_cat[i], d, b)
-                             for i, d, b in zip(pidx, L["poi_dist"][k][:m], L["poi_bearing"][k][:m], strict=True))
-                inter, a = L["inter_node"][k], L["area_idx"][k]
-                per = perception_row(L["green_share"][k], L["water_share"][k], L["bld_share"][k], L["bld_left"][k],
-                                     L["bld_right"][k], L["levels"][k], L["n_commercial_100"][k], L["n_poi_100"][k],
-                                     sg_width[s], CLASS_RANK.get(sg_cls[s], 2), L["inter_dist"][k])
-                pt = (near, inter, a, _inter_name(in_names, inter), per,
-                      [p.node_id for p in near], [p.distance_m for p in near], [p.bearing_deg for p in near],
-                      [p.name for p in near], [p.category for p in near])
-                per_point[k] = pt
-            near, inter, a, iname, per, p_ids, p_dist, p_bear, p_names, p_cats = pt
-            facts = CaptionFacts(
-                ids_l[j], city, lon_l[j], lat_l[j], heading_l[j], relh_l[j], sg_name[s], sg_cls[s], sg_lanes[s],
-                sg_width[s], side_l[j], iname, in_deg[inter] if inter >= 0 else 0, L["inter_dist"][k],
-                L["inter_bearing"][k], near, f"{ar_kind[a]}: {ar_cat[a]}" if a >= 0 else "",
-                ar_name[a] if a >= 0 else "", L["bld_share"][k], L["green_share"][k], L["water_share"][k],
-            )
-            out_cols["caption"][r] = captioner.caption(facts, None)
-            out_cols["perception"][r] = per
-            out_cols["queries"][r] = queries_row(sg_name[s], sg_cls[s], city, p_cats, p_names, iname,
-                                                 L["inter_dist"][k], L["inter_bearing"][k], per, heading_l[j])
-            out_cols["street_node_id"][r] = street_ids[s]
-            out_cols["street_name"][r] = sg_name[s]
-            out_cols["street_class"][r] = sg_cls[s]
-            out_cols["poi_ids"][r] = p_ids
-            out_cols["poi_dist"][r] = p_dist
-            out_cols["poi_bearing"][r] = p_bear
-            out_cols["poi_names"][r] = p_names
-            out_cols["inter_name"][r] = iname
-            out_cols["area_node_id"][r] = area_ids[a] if a >= 0 else ""
-            out_cols["lanes"][r] = sg_lanes[s]
-            out_cols["width_m"][r] = sg_width[s]
-            out_cols["inter_id"][r] = inter_ids[inter] if inter >= 0 else ""
-            if cfg.synth and cfg.render:
-                out_cols["view_ctx"][r] = ViewContext(
-                    heading_deg=heading_l[j], street_bearing_deg=float(v_sb[r]),
-                    road_class=sg_cls[s], road_width_m=sg_width[s], lanes=int(round(sg_lanes[s])),
-                    building_density_left=min(max(L["bld_left"][k], 0.0), 1.0),
-                    building_density_right=min(max(L["bld_right"][k], 0.0), 1.0), building_levels=L["levels"][k],
-                    poi_categories=pois_in_view(pc, k, heading_l[j], pois),
-                    green_share=min(max(L["green_share"][k], 0.0), 1.0),
-                    water_share=min(max(L["water_share"][k], 0.0), 1.0),
-                    distance_to_intersection_m=d2i_l[j], seed=int(v_point[r]) * 8 + int(v_slot[r]) + 1,
-                )
+        if len(rows):
+            _city_view_facts(views, rows, c, ctx_by_city[c.data.city], captioner, cfg, out_cols)
     for k, col in out_cols.items():
         views[k] = col
     views["node_id"] = "image/" + views.image_id
     views["fov_index"] = views.fov_index.astype(np.int8)
-    # image nodes and edges
+    img_nodes, img_edges = _image_nodes_edges(views)
+    return views, img_nodes, img_edges
+
+
+@dataclass
+class _CityLists:
+    """One city's street segment, POI, area, intersection and graph id columns as plain lists: per-row
+    DataFrame.iat costs microseconds each, which adds up to minutes at 100k views."""
+
+    city: str
+    sg_name: list
+    sg_cls: list
+    sg_lanes: list
+    sg_width: list
+    po_name: list
+    po_cat: list
+    ar_kind: list
+    ar_cat: list
+    ar_name: list
+    in_deg: list
+    in_names: list
+    poi_node_ids: list
+    street_ids: list
+    area_ids: list
+    inter_ids: list
+
+    @classmethod
+    def of(cls, c: CityState) -> _CityLists:
+        segs, pois, areas, inodes = c.layer.segs, c.maps.pois, c.maps.areas, c.layer.nodes
+        return cls(
+            c.data.city, segs.name.tolist(), segs.highway.tolist(), segs.lanes.astype(float).tolist(),
+            segs.width_m.astype(float).tolist(), pois.name.astype(str).tolist(), pois.category.astype(str).tolist(),
+            areas.kind.tolist(), areas.category.tolist(), areas.name.astype(str).tolist(), inodes.degree.tolist(),
+            inodes.names.tolist(), c.graph.poi_ids.tolist(), c.graph.street_ids.tolist(), c.graph.area_ids.tolist(),
+            c.graph.inter_ids.tolist(),
+        )
+
+
+class _PointFacts(NamedTuple):
+    """The map context of one view point, shared by its headings."""
+
+    near: tuple[NearbyPOI, ...]  # nearest first
+    inter: int  # intersection node row, -1 if none
+    area: int  # area row, -1 if none
+    inter_name: str
+    inter_degree: int
+    area_kind: str
+    area_name: str
+    perception: dict
+    poi_ids: list
+    poi_dist: list
+    poi_bearing: list
+    poi_names: list
+    poi_cats: list
+
+
+def _point_facts(cl: _CityLists, P: dict[str, list], k: int, s: int) -> _PointFacts:
+    """Point k's facts (P: the point context as lists), with the perception of its street segment s."""
+    pidx = [x for x in P["poi_idx"][k] if x >= 0]
+    m = len(pidx)
+    near = tuple(NearbyPOI(cl.poi_node_ids[i], cl.po_name[i], cl.po_cat[i], d, b)
+                 for i, d, b in zip(pidx, P["poi_dist"][k][:m], P["poi_bearing"][k][:m], strict=True))
+    inter, a = P["inter_node"][k], P["area_idx"][k]
+    per = perception_row(P["green_share"][k], P["water_share"][k], P["bld_share"][k], P["bld_left"][k],
+                         P["bld_right"][k], P["levels"][k], P["n_commercial_100"][k], P["n_poi_100"][k],
+                         cl.sg_width[s], CLASS_RANK.get(cl.sg_cls[s], 2), P["inter_dist"][k])
+    return _PointFacts(
+        near, inter, a, _inter_name(cl.in_names, inter), cl.in_deg[inter] if inter >= 0 else 0,
+        f"{cl.ar_kind[a]}: {cl.ar_cat[a]}" if a >= 0 else "", cl.ar_name[a] if a >= 0 else "", per,
+        [p.node_id for p in near], [p.distance_m for p in near], [p.bearing_deg for p in near],
+        [p.name for p in near], [p.category for p in near],
+    )
+
+
+def _city_view_facts(views: pd.DataFrame, rows: np.ndarray, c: CityState, ctx: tuple[pd.DataFrame, PointContext],
+                     captioner: Captioner, cfg: BuildConfig, out_cols: dict[str, list]) -> None:
+    """Fill out_cols[...][r] for the views at `rows` (all in city c); ctx: the city's points and their context."""
+    keys, pc = ctx
+    cl = _CityLists.of(c)
+    krow = pd.Series(np.arange(len(keys)), index=keys.point_key.to_numpy())
+    seg = views.seg.to_numpy()[rows]
+    seg_l = seg.tolist()
+    kr_l = krow.reindex(views.point_key.to_numpy()[rows]).to_numpy().tolist()
+    heading_l = views.heading.to_numpy(float)[rows].tolist()
+    relh_l = views.relative_heading_deg.to_numpy(float)[rows].tolist()
+    lat_l, lon_l = views.lat.to_numpy(float)[rows].tolist(), views.lon.to_numpy(float)[rows].tolist()
+    side_l, ids_l = views.side.to_numpy()[rows].tolist(), views.image_id.to_numpy()[rows].tolist()
+    P = {name: getattr(pc, name).tolist() for name in _POINT_FIELDS}
+    render = bool(cfg.synth and cfg.render)
+    if render:
+        v_sb = views.street_bearing.to_numpy(float)
+        v_point, v_slot = views.point.to_numpy(np.int64), views.fov_slot.to_numpy(np.int64)
+        d2i_l = _dist_to_intersection(c.layer, seg, views.t_m.to_numpy(float)[rows]).tolist()
+    per_point: dict[int, _PointFacts] = {}  # the headings of one point share its map context
+    for j, r in enumerate(rows.tolist()):
+        s, k = seg_l[j], kr_l[j]
+        pt = per_point.get(k)
+        if pt is None:
+            pt = per_point[k] = _point_facts(cl, P, k, s)
+        facts = CaptionFacts(
+            image_id=ids_l[j], city=cl.city, lon=lon_l[j], lat=lat_l[j], heading_deg=heading_l[j],
+            relative_heading_deg=relh_l[j], street_name=cl.sg_name[s], street_class=cl.sg_cls[s],
+            lanes=cl.sg_lanes[s], width_m=cl.sg_width[s], side=side_l[j], intersection_name=pt.inter_name,
+            intersection_degree=pt.inter_degree, intersection_distance_m=P["inter_dist"][k],
+            intersection_bearing_deg=P["inter_bearing"][k], pois=pt.near, area_kind=pt.area_kind,
+            area_name=pt.area_name, building_share=P["bld_share"][k], green_share=P["green_share"][k],
+            water_share=P["water_share"][k],
+        )
+        out_cols["caption"][r] = captioner.caption(facts, None)
+        out_cols["perception"][r] = pt.perception
+        out_cols["queries"][r] = queries_row(cl.sg_name[s], cl.sg_cls[s], cl.city, pt.poi_cats, pt.poi_names,
+                                             pt.inter_name, P["inter_dist"][k], P["inter_bearing"][k],
+                                             pt.perception, heading_l[j])
+        out_cols["street_node_id"][r] = cl.street_ids[s]
+        out_cols["street_name"][r] = cl.sg_name[s]
+        out_cols["street_class"][r] = cl.sg_cls[s]
+        out_cols["poi_ids"][r] = pt.poi_ids
+        out_cols["poi_dist"][r] = pt.poi_dist
+        out_cols["poi_bearing"][r] = pt.poi_bearing
+        out_cols["poi_names"][r] = pt.poi_names
+        out_cols["inter_name"][r] = pt.inter_name
+        out_cols["area_node_id"][r] = cl.area_ids[pt.area] if pt.area >= 0 else ""
+        out_cols["lanes"][r] = cl.sg_lanes[s]
+        out_cols["width_m"][r] = cl.sg_width[s]
+        out_cols["inter_id"][r] = cl.inter_ids[pt.inter] if pt.inter >= 0 else ""
+        if render:
+            out_cols["view_ctx"][r] = _view_context(cl, P, pc, c.maps.pois, k, s, heading_l[j], float(v_sb[r]),
+                                                    d2i_l[j], int(v_point[r]) * 8 + int(v_slot[r]) + 1)
+
+
+def _view_context(cl: _CityLists, P: dict[str, list], pc: PointContext, pois: pd.DataFrame, k: int, s: int,
+                  heading: float, street_bearing: float, dist_to_intersection: float, seed: int):
+    """What the synthetic renderer draws for one view (ugdata/render/context.py)."""
+    from ugdata.render.context import ViewContext
+
+    return ViewContext(
+        heading_deg=heading, street_bearing_deg=street_bearing,
+        road_class=cl.sg_cls[s], road_width_m=cl.sg_width[s], lanes=int(round(cl.sg_lanes[s])),
+        building_density_left=min(max(P["bld_left"][k], 0.0), 1.0),
+        building_density_right=min(max(P["bld_right"][k], 0.0), 1.0), building_levels=P["levels"][k],
+        poi_categories=pois_in_view(pc, k, heading, pois),
+        green_share=min(max(P["green_share"][k], 0.0), 1.0),
+        water_share=min(max(P["water_share"][k], 0.0), 1.0),
+        distance_to_intersection_m=dist_to_intersection, seed=seed,
+    )
+
+
+def _image_nodes_edges(views: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One node per view, and its edges: nearest street, up to 5 POIs within 50 m (near), its area (inside)."""
     img_nodes = pd.DataFrame({
         "node_id": views.node_id, "type": "image", "name": "street view " + views.image_id,
         "category": "street view image", "lon": views.lon.astype(float), "lat": views.lat.astype(float),
@@ -762,7 +908,7 @@ def _view_facts(views: pd.DataFrame, cities: list[CityState], ctx_by_city, capti
     ins = views[views.area_node_id != ""]
     e3 = pd.DataFrame({"src": ins.node_id, "dst": ins.area_node_id, "rel": "inside"})
     img_edges = pd.concat([e1, e2, e3], ignore_index=True)
-    return views, img_nodes, img_edges
+    return img_nodes, img_edges
 
 
 def _inter_name(all_names: list, i: int) -> str:
@@ -841,7 +987,7 @@ def _routes(views: pd.DataFrame, cities: list[CityState], cfg: BuildConfig) -> p
     return pd.DataFrame(out)[cols].sort_values("route_id", kind="stable").reset_index(drop=True)
 
 
-def _images(views: pd.DataFrame, cities, ctx_by_city, cfg: BuildConfig) -> dict[str, bytes | None]:
+def _images(views: pd.DataFrame, cfg: BuildConfig) -> dict[str, bytes | None]:
     if not cfg.render:
         return {}
     out: dict[str, bytes | None] = {}
@@ -881,28 +1027,30 @@ def _point_docs(views: pd.DataFrame) -> pd.DataFrame:
                          "graph_context": [[s] for s in pts.street_node_id]})
 
 
-def _write_all(tmp: Path, views, image_bytes, nodes, edges, paths, routes, task_out, rej, cfg) -> dict[str, int]:
+def _write_all(tmp: Path, built: _Built, cfg: BuildConfig) -> dict[str, int]:
+    """Every table and the images into `tmp`; returns the split sizes."""
     from ugdata.writer import write_dataset, write_graphml, write_parquet, write_pyg
 
-    v = views.copy()
+    nodes, edges = built.nodes, built.edges
+    v = built.views.copy()
     v["captured_at"] = v.captured_at.fillna("").astype(str)
     v["heading"] = v.heading.astype("float32")
     v["street_bearing_deg"] = v.street_bearing.astype("float32")
-    sizes = write_dataset(tmp, v, image_bytes)
+    sizes = write_dataset(tmp, v, built.image_bytes)
     write_parquet(nodes, tmp / F.NODES)
     write_parquet(edges, tmp / F.EDGES)
     if cfg.graphml:
         write_graphml(tmp, nodes, edges)
     write_pyg(tmp, nodes, edges)
-    write_parquet(paths, tmp / F.PATHS)
-    write_parquet(routes, tmp / F.ROUTES)
-    for name, t in sorted(task_out.items()):
+    write_parquet(built.paths, tmp / F.PATHS)
+    write_parquet(built.routes, tmp / F.ROUTES)
+    for name, t in sorted(built.task_out.items()):
         d = tmp / F.TASKS_DIR / name
         d.mkdir(parents=True, exist_ok=True)
         write_text_atomic(d / "task.json", t.spec.to_json() + "\n")
         for tn, df in t.tables.items():
             write_parquet(df, d / f"{tn}.parquet")
-    rej.sort_values(["stage", "source", "row", "image_id"], kind="stable").to_csv(tmp / F.REJECTS, index=False)
+    built.rejects.sort_values(["stage", "source", "row", "image_id"], kind="stable").to_csv(tmp / F.REJECTS, index=False)
     return sizes
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ugcore.errors import UserError
 from ugdata import format as F
 from ugdata.paths import SYMMETRIC
 from ugdata.splits import leakage_report
@@ -21,16 +20,31 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
               require_license: bool = False) -> tuple[list[str], list[str]]:
     """require_license: also fail when an image's licence is unknown (synthetic images count as known)."""
     root = Path(path)
-    try:
-        d = F.load(root)
-    except F.NotUGDataError as e:
-        raise UserError(str(e)) from None
+    d = F.load(root)  # NotUGDataError is a UserError
     problems: list[str] = []
     notes: list[str] = []
     m = d.manifest
     cfg = m.get("config", {})
+    if not _check_files(root, cfg, problems, notes):
+        return problems, notes
+    _check_fingerprint(root, m, problems, notes)
+    tables = _read_tables(d, root, problems)
+    if tables is None:
+        return problems, notes
+    views, nodes, edges, paths, routes, rej = tables
+    _check_counts(root, m, tables, problems, notes)
+    node_set = set(nodes.node_id)
+    _check_ids(views, nodes, edges, paths, routes, node_set, problems, notes)
+    _check_walks(paths, routes, edges, node_set, problems, notes)
+    _check_tasks(d, root, set(views.image_id), problems, notes)
+    for t, why in sorted((m.get("omitted_tasks") or {}).items()):
+        notes.append(f"omitted task {t}: not built on this data ({why})")
+    _check_leakage_and_card(root, m, views, buffer_m, require_license, problems, notes)
+    return problems, notes
 
-    # files
+
+def _check_files(root: Path, cfg: dict, problems: list[str], notes: list[str]) -> bool:
+    """Every required file is there (False: the other checks cannot run)."""
     need = [F.CARD, F.NODES, F.EDGES, F.PYG, F.PATHS, F.ROUTES, F.REJECTS, f"{F.DATASET_DIR}/dataset_dict.json"]
     need += [f"{F.PARQUET_DIR}/{s}.parquet" for s in F.SPLITS]
     if cfg.get("graphml", True):
@@ -38,10 +52,12 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
     missing = [n for n in need if not (root / n).is_file()]
     if missing:
         problems.append(f"missing files: {', '.join(missing)}")
-        return problems, notes
+        return False
     notes.append(f"{len(need)} required files present")
+    return True
 
-    # fingerprint
+
+def _check_fingerprint(root: Path, m: dict, problems: list[str], notes: list[str]) -> None:
     from ugdata.fingerprint import DataChangedError, verify
 
     try:
@@ -51,14 +67,22 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
     else:
         notes.append(f"fingerprint {fp[:16]}... matches the content")
 
-    # tables and counts
+
+def _read_tables(d, root: Path, problems: list[str]) -> tuple | None:
+    """(views, nodes, edges, paths, routes, rejects), or None (with the problem) when one cannot be read."""
     try:
         views = d.views()
         nodes, edges, paths, routes = d.nodes, d.edges, d.paths, d.routes
         rej = pd.read_csv(root / F.REJECTS)
     except Exception as e:  # any unreadable table is a failed check, reported as such (not a crash)
         problems.append(f"cannot read the tables ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-        return problems, notes
+        return None
+    return views, nodes, edges, paths, routes, rej
+
+
+def _check_counts(root: Path, m: dict, tables: tuple, problems: list[str], notes: list[str]) -> None:
+    """The manifest's counts and split sizes, parquet/ against dataset/, the rejects' columns."""
+    views, nodes, edges, paths, routes, rej = tables
     counts = m.get("counts", {})
     actual = {"images": len(views), "nodes": len(nodes), "edges": len(edges), "paths": len(paths),
               "routes": len(routes), "rejected": len(rej)}
@@ -77,7 +101,9 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
     if list(rej.columns) != list(F.REJECT_COLUMNS):
         problems.append(f"rejects.csv columns {list(rej.columns)} != {list(F.REJECT_COLUMNS)}")
 
-    # ids
+
+def _check_ids(views, nodes, edges, paths, routes, node_set: set, problems: list[str], notes: list[str]) -> None:
+    """Ids unique; edges, views and graph contexts reference existing nodes."""
     for name, series in (("image_id", views.image_id), ("node_id", nodes.node_id), ("path_id", paths.path_id),
                          ("route_id", routes.route_id)):
         dup = series[series.duplicated()]
@@ -85,7 +111,6 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
             problems.append(f"{len(dup)} duplicate {name}s (e.g. {dup.iloc[0]})")
     if not (nodes.idx.to_numpy() == np.arange(len(nodes))).all():
         problems.append("graph/nodes.parquet: idx is not the row index")
-    node_set = set(nodes.node_id)
     bad_e = edges[~edges.src.isin(node_set) | ~edges.dst.isin(node_set)]
     if len(bad_e):
         problems.append(f"{len(bad_e)} edges reference unknown nodes (e.g. {bad_e.src.iloc[0]} -> {bad_e.dst.iloc[0]})")
@@ -105,7 +130,9 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
     if not problems:
         notes.append("ids unique; edges, views and graph contexts reference existing nodes")
 
-    # paths are walks in the graph with consistent totals
+
+def _check_walks(paths, routes, edges, node_set: set, problems: list[str], notes: list[str]) -> None:
+    """Reasoning paths are walks along graph edges, routes run over intersections; both with consistent totals."""
     pairs = set(zip(edges.src, edges.dst, edges.rel, strict=True))
 
     def hop_ok(a: str, b: str, r: str) -> bool:
@@ -131,12 +158,13 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
     if bad_r:
         problems.append(f"{bad_r} routes reference unknown street nodes or have wrong totals")
 
-    # tasks
-    image_ids = set(views.image_id)
+
+def _check_tasks(d, root: Path, image_ids: set, problems: list[str], notes: list[str]) -> None:
+    """Each task's tables reference the dataset's images; ranking tasks' positives and candidates its corpus."""
     for t in d.task_names():
         spec = d.task_spec(t)
         tdir = root / F.TASKS_DIR / t
-        if spec.protocol == "probe":
+        if (tdir / "targets.parquet").is_file():  # a probe task
             tg = d.task_table(t, "targets")  # pairs are optional (pairwise perception tasks only)
             pr = d.task_table(t, "pairs") if (tdir / "pairs.parquet").is_file() else None
             paired = set() if pr is None else set(pr.image_a) | set(pr.image_b)
@@ -164,10 +192,12 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
         if not set(q.split) <= set(spec.splits):
             problems.append(f"task {t}: query splits {sorted(set(q.split))} not in task.json splits {spec.splits}")
     notes.append(f"{len(d.task_names())} tasks checked")
-    for t, why in sorted((m.get("omitted_tasks") or {}).items()):
-        notes.append(f"omitted task {t}: not built on this data ({why})")
 
-    # leakage
+
+def _check_leakage_and_card(root: Path, m: dict, views, buffer_m: float | None, require_license: bool,
+                            problems: list[str], notes: list[str]) -> None:
+    """No view within the buffer of another split's view; licences (when required); the card's attributions."""
+    cfg = m.get("config", {})
     buf = float(buffer_m if buffer_m is not None else cfg.get("buffer_m", 0.0) or 0.0)
     if buf > 0 and len(views):
         leaks = leakage_report(views, buf)
@@ -181,7 +211,6 @@ def check_dir(path: str | Path, buffer_m: float | None = None,
         problems.append("README.md lacks the ODbL attribution '© OpenStreetMap contributors'")
     if m.get("synthetic") and "synthetic" not in card.lower():
         problems.append("README.md does not say that the images are synthetic")
-    return problems, notes
 
 
 def _license_problems(manifest: dict, views: pd.DataFrame, notes: list[str]) -> list[str]:

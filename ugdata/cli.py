@@ -99,13 +99,9 @@ def _print_info(path: Path) -> None:
 def info(path: Path = typer.Argument(..., help="A UGData directory."),
          as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Summarise a UGData directory (counts, splits, tasks, inputs)."""
-    from ugcore.errors import UserError
-    from ugdata.format import NotUGDataError, load
+    from ugdata.format import load
 
-    try:
-        d = load(path)
-    except NotUGDataError as e:
-        raise UserError(str(e)) from None
+    d = load(path)  # NotUGDataError is a UserError: printed as one line
     if as_json:
         print(json.dumps(d.manifest, indent=2, sort_keys=True))
         return

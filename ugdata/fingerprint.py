@@ -436,8 +436,9 @@ def manifest_fields(root: Path) -> dict:
     return {"fingerprint": fingerprint_of(digests), "fingerprint_identity": IDENTITY, "file_digests": digests}
 
 
-class DataChangedError(ValueError):
-    """The content of a UGData directory is not what its manifest's fingerprint says."""
+#: The content of a UGData directory is not what its manifest's fingerprint says: the same class as
+#: ugdata.format.DataModifiedError (a NotUGDataError, so a DataError and a UserError), raised as is.
+DataChangedError = F.DataModifiedError
 
 
 def verify(root: Path, manifest: dict) -> str:

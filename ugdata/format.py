@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from ugcore.errors import DataError
+
 FORMAT_NAME = "ugdata"
 FORMAT_VERSION = 1
 
@@ -191,19 +193,27 @@ REJECT_COLUMNS = ("source", "row", "image_id", "stage", "reason")
 
 @dataclass
 class TaskSpec:
-    """tasks/<name>/task.json: what a UGData task holds, read by ugbench's task registry."""
+    """tasks/<name>/task.json: the DATA facts of a UGData task (what its folder holds), read by ugbench at
+    evaluation time. The scoring facts (family, main score, protocol, metrics) belong to the ugbench task
+    (ugbench.tasks.registry.TaskMeta), which alone is read for them.
+
+    `family`, `main_score` and `protocol` are LEGACY: task.json files written before ugbench 1.3 carry them (and
+    a `metrics` list in `extra`), but nothing reads them; no builder writes them any more (empty: left out).
+    """
 
     name: str
-    family: str  # geolocation | retrieval | perception | grounding | streetsem
-    description: str
-    main_score: str
-    query_modalities: list[str]  # subset of ["text", "image", "graph"]
-    doc_modalities: list[str]
-    instructions: dict[str, str] = field(default_factory=dict)  # side -> instruction
-    protocol: str = "local"  # local | global | probe
-    splits: list[str] = field(default_factory=lambda: ["test"])
-    version: str = "1"
+    description: str = ""  # what the data is (how queries and candidates were made)
+    query_modalities: list[str] = field(default_factory=list)  # what the query items carry: text, image, graph
+    doc_modalities: list[str] = field(default_factory=list)
+    instructions: dict[str, str] = field(default_factory=dict)  # side -> instruction written with the data
+    splits: list[str] = field(default_factory=lambda: ["test"])  # the splits the task's tables hold
+    version: str = "1"  # of the data task (results record it as data_task_version)
     extra: dict[str, Any] = field(default_factory=dict)
+    family: str = ""  # legacy (see above)
+    main_score: str = ""  # legacy
+    protocol: str = ""  # legacy
+
+    LEGACY = ("family", "main_score", "protocol")
 
     @classmethod
     def from_json(cls, path: Path) -> TaskSpec:
@@ -214,11 +224,13 @@ class TaskSpec:
         return spec
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+        doc = {k: v for k, v in self.__dict__.items() if not (k in self.LEGACY and v == "")}
+        return json.dumps(doc, indent=2, sort_keys=True)
 
 
-class NotUGDataError(ValueError):
-    """Raised when a directory is not a readable UGData directory."""
+class NotUGDataError(DataError, ValueError):
+    """Raised when a directory is not a readable UGData directory. A DataError (so a UserError: CLIs print its
+    message as one line, no re-wrapping needed); still a ValueError for callers that caught it as one."""
 
 
 class DataModifiedError(NotUGDataError):
@@ -249,14 +261,11 @@ class UGData:
 
     def verify(self) -> str:
         """The fingerprint of the content on disk, checked against the manifest's (ugdata/fingerprint.py; cached
-        by file stat, so an unchanged directory costs a stat per file). Raises DataChangedError, a
-        NotUGDataError, with a one-line message naming the changed files and the fix (rebuild)."""
-        from ugdata.fingerprint import DataChangedError, verify
+        by file stat, so an unchanged directory costs a stat per file). Raises DataModifiedError (a
+        NotUGDataError) with a one-line message naming the changed files and the fix (rebuild)."""
+        from ugdata.fingerprint import verify
 
-        try:
-            return verify(self.root, self.manifest)
-        except DataChangedError as e:
-            raise DataModifiedError(str(e)) from None
+        return verify(self.root, self.manifest)
 
     @cached_property
     def dataset(self):

@@ -17,7 +17,6 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
 
 from ugcore.geo import bearing_deg, compass8, haversine_m
 
@@ -203,9 +202,3 @@ def format_paths(df: pd.DataFrame, nodes: pd.DataFrame, rel_names: list[str], ma
         "total_m": total,
         "hops": hops.astype(np.int64),
     })
-
-
-def as_csr(nodes: pd.DataFrame, edges: pd.DataFrame) -> csr_matrix:
-    n = len(nodes)
-    s, d = edges.src_idx.to_numpy(), edges.dst_idx.to_numpy()
-    return csr_matrix((np.ones(2 * len(s)), (np.r_[s, d], np.r_[d, s])), shape=(n, n))

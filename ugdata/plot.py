@@ -26,10 +26,7 @@ def plot_dir(path: str | Path, out: str | Path, *, city: str | None = None, path
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    try:
-        d = F.load(path)
-    except F.NotUGDataError as e:
-        raise UserError(str(e)) from None
+    d = F.load(path)  # NotUGDataError is a UserError
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")

@@ -27,15 +27,6 @@ from ugcore.geo import bearing_deg, compass8, haversine_m
 from ugdata.streets import StreetLayer
 
 
-def turn_word(prev_bearing: float, new_bearing: float) -> str:
-    delta = (new_bearing - prev_bearing + 180.0) % 360.0 - 180.0
-    if abs(delta) <= 30:
-        return "straight"
-    if abs(delta) >= 150:
-        return "u-turn"
-    return "right" if delta > 0 else "left"
-
-
 def pick_route_pairs(points: pd.DataFrame, *, seed: int, per_point: int, min_m: float, max_m: float) -> pd.DataFrame:
     """points: one row per view point (image_id, lat, lon, split, city). For each point, `per_point`
     destinations of the same city and split between min_m and max_m away (straight line): a seeded random

@@ -1,4 +1,4 @@
-"""`uge`: train UGE embedders."""
+"""`uge`: train UGE embedders (and CSSR: `uge cssr train`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import typer
 
 from ugcore.cli import run_app
 
+from .cssr.cli import app as cssr_app
+
 app = typer.Typer(
     name="uge",
     help="Train UGE embedders: LoRA on a vision-language backbone (stage 1), then a graph encoder (stage 2).",
@@ -15,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cssr_app, name="cssr")
 
 
 @app.command(
@@ -71,7 +74,6 @@ def check_config_cmd(
     from .config import dump_config, load_config
 
     typer.echo(dump_config(load_config(config, list(ctx.args))))
-
 
 
 def main() -> None:

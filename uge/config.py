@@ -3,7 +3,8 @@
 Why pydantic with extra="forbid": a typo in a YAML key (``lerning_rate``) would otherwise be ignored and
 the run would silently use the default. Every unknown key is an error that names the key, where it is,
 and the closest valid key. Dotted overrides (``train.lr=1e-4 lora.r=8``) are applied to the raw YAML
-mapping before validation, so the same checks cover them.
+mapping before validation, so the same checks cover them. A config may inherit from another with
+``_base_: other.yaml`` (relative to its folder; see `_read_with_bases`): it then states only what differs.
 
 The resolved config (after overrides and defaults) is saved as ``config.yaml`` in every checkpoint and
 in the run directory, so a run can be repeated from its output alone.
@@ -270,10 +271,17 @@ def config_from_dict(raw: dict[str, Any], source: str = "(dict)") -> UGEConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> UGEConfig:
-    """Read a YAML config, apply dotted overrides, validate. Errors are UserErrors naming the key."""
+    """Read a YAML config (merged over its `_base_` files), apply dotted overrides, validate. Errors are
+    UserErrors naming the key."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} not found; see configs/uge/ for examples")
+    raw = _read_with_bases(path, ())
+    apply_overrides(raw, list(overrides or []))
+    return config_from_dict(raw, str(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:  # one line: what is wrong and where (PyYAML's own text spans several lines)
@@ -284,9 +292,48 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> UGEConf
                         "for examples)") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must hold a mapping at the top level")
-    raw.pop("_base_", None)
-    apply_overrides(raw, list(overrides or []))
-    return config_from_dict(raw, str(path))
+    return raw
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Config inheritance: `_base_: other.yaml` (or a list of files, merged in order), relative to the file's
+    folder. Each base is resolved first (its own bases included, depth-first), then this file is merged over
+    it: a section (backbone, data, train, ...) merges key by key, any other value, including a mapping such as
+    data.pair_types, replaces the base's. A file that is its own base, directly or not, is refused."""
+    real = path.resolve()
+    if real in chain:
+        loop = " -> ".join(p.name for p in (*chain[chain.index(real):], real))
+        raise UserError(f"config file {path}: _base_ refers back to itself ({loop}); remove one of these _base_ keys")
+    raw = _read_yaml(path)
+    bases = raw.pop("_base_", None)
+    if bases is None:
+        return raw
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) and b for b in bases):
+        raise UserError(f"config file {path}: _base_ must be a file name or a list of file names (relative to "
+                        f"the file's folder), got {bases!r}")
+    merged: dict[str, Any] = {}
+    for b in bases:
+        base_path = path.parent / b
+        if not base_path.is_file():
+            raise UserError(f"config file {path}: its _base_ {b} is not a file (looked for {base_path}); "
+                            "_base_ paths are relative to the config file's folder")
+        merged = _merge_sections(merged, _read_with_bases(base_path, (*chain, real)), UGEConfig)
+    return _merge_sections(merged, raw, UGEConfig)
+
+
+def _merge_sections(base: dict[str, Any], over: dict[str, Any], model: type[BaseModel] | None) -> dict[str, Any]:
+    """`over` merged onto `base`: keys that are config sections of `model` merge recursively, others replace."""
+    out = dict(base)
+    for k, v in over.items():
+        field = model.model_fields.get(k) if model is not None else None
+        sub = field.annotation if field is not None else None
+        if isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge_sections(out[k], v, sub)
+        else:
+            out[k] = v
+    return out
 
 
 def dump_config(cfg: UGEConfig) -> str:

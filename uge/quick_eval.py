@@ -2,7 +2,9 @@
 
 Image -> caption retrieval over a split's views (global protocol: every query ranks all captions of the
 split), through the model protocol (EncodeItem / encode) exactly as ugbench calls a model; with_graph adds
-each view's ego subgraph (GraphContext) to the image query. Metrics: Recall@1/5/10 and MRR.
+each view's ego subgraph (GraphContext) to the image query. Metrics: Recall@1/5/10 and MRR, with ties scored
+by ugcore.ranking's rule (expected value over the orderings of tied captions), as ugbench scores its tasks:
+all-zero embeddings score exactly chance (MRR = H(n)/n), not 1.0.
 ugbench's own tasks are the reference scores; this exists so training can report progress without the
 harness and so the learning test does not depend on which ugbench tasks a dataset holds.
 """
@@ -12,16 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from ugcore.protocol import EncodeItem, GraphContext
+from ugcore.ranking import expected_first_rr, prob_within, tie_counts
 
 QUERY_INSTRUCTION = "Describe the spatial context of this street view: streets, nearby places and surroundings."
 
 
 def ranking_metrics(scores: np.ndarray, positive: np.ndarray) -> dict[str, float]:
     """scores (Q, D); positive (Q,) index of the one relevant document per query."""
-    pos_score = scores[np.arange(len(scores)), positive]
-    rank = (scores > pos_score[:, None]).sum(1) + 1  # ties in favour of the positive (random models rarely tie)
-    return {"recall@1": float((rank <= 1).mean()), "recall@5": float((rank <= 5).mean()),
-            "recall@10": float((rank <= 10).mean()), "mrr": float((1.0 / rank).mean())}
+    better, tied = tie_counts(scores, scores[np.arange(len(scores)), positive])
+    out = {f"recall@{k}": float(prob_within(better, tied, k).mean()) for k in (1, 5, 10)}
+    out["mrr"] = float(expected_first_rr(better, tied, np.ones_like(tied)).mean())
+    return out
 
 
 def caption_retrieval(model, data, split: str, *, with_graph: bool, limit: int | None = None,

@@ -172,15 +172,11 @@ class Trainer:
     def _validate_inputs(self) -> None:
         """All cheap checks, before any weights load."""
         import ugdata
-        from ugdata.format import NotUGDataError
 
         from .backbone import check_backbone
 
         cfg = self.cfg
-        try:
-            self.data = ugdata.load(cfg.data.path)
-        except NotUGDataError as e:
-            raise UserError(str(e)) from None
+        self.data = ugdata.load(cfg.data.path)  # NotUGDataError is a UserError
         if cfg.data.train_split not in self.data.dataset:
             raise DataError(f"{cfg.data.path} has no split '{cfg.data.train_split}'; it has {list(self.data.dataset)}")
         self.views = self.data.views(cfg.data.train_split)

@@ -1,5 +1,6 @@
-"""Raw and UGData sources (real MiniLM text vectors, pixel-stats image features), the CLI end to end, and a
-CSSR trained on texts+images scored through the ugbench model protocol."""
+"""Raw and UGData sources (real MiniLM text vectors, pixel-stats image features), the CLI end to end (`uge cssr
+train` then `ugbench streetsem evaluate`), and a CSSR trained on texts+images scored through the ugbench model
+protocol."""
 
 import json
 
@@ -11,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ugbench.cli import app
-from ugbench.streetsem.data import QUERY_TYPES
-from ugbench.streetsem.features import MINILM, PIXEL_STATS, pixel_stats
-from ugbench.streetsem.sources import load_raw, load_ugdata
 from ugcore.errors import DataError
 from ugcore.protocol import EncodeItem
+from ugdata.streetsem.data import QUERY_TYPES
+from ugdata.streetsem.features import MINILM, PIXEL_STATS, pixel_stats
+from ugdata.streetsem.sources import load_raw, load_ugdata
 
 THEMES = [
     ("green park with tall trees and grass", (40, 140, 50), "quiet leafy walk", "jogging under trees"),
@@ -118,8 +119,10 @@ def test_ugdata_source(ugdir):
 def test_cli_train_evaluate_and_protocol(tmp_path, ugdir, converted):
     runner = CliRunner()
     ck = tmp_path / "ckpt"
-    r = runner.invoke(app, ["streetsem", "train", "--lmdb", str(converted), "--out", str(ck), "--tiny", "--epochs", "6",
-                            "--batch-size", "32", "--lr", "3e-3", "--warmup-epochs", "1"])
+    from uge.cli import app as uge_app
+
+    r = runner.invoke(uge_app, ["cssr", "train", "--lmdb", str(converted), "--out", str(ck), "--tiny", "--epochs", "6",
+                                "--batch-size", "32", "--lr", "3e-3", "--warmup-epochs", "1"])
     assert r.exit_code == 0, r.output
     training = json.loads((ck / "training.json").read_text())
     assert training["test"]["n_queries"] == 5 * 8 and len(training["history"]) >= 1
@@ -131,7 +134,9 @@ def test_cli_train_evaluate_and_protocol(tmp_path, ugdir, converted):
     assert r.exit_code == 0, r.output
     scores = json.loads(out.read_text())["scores"]
     assert set(scores) == {str(ck), "content-text", "linear-map", "bm25"}
-    assert scores[str(ck)]["recall_at_10"] == training["test"]["recall_at_10"]  # same split, same numbers
+    # same split, same numbers: the trainer's own test score (uge) and the benchmark's (ugbench)
+    assert scores[str(ck)]["recall_at_10"] == training["test"]["recall_at_10"]
+    assert scores[str(ck)]["mrr"] == pytest.approx(training["test"]["mrr"], abs=1e-9)
     # the protocol path: raw text queries and street-view images, through the registry
     from ugbench.models.registry import load_model
     from ugdata import load
@@ -152,7 +157,7 @@ def test_cli_train_evaluate_and_protocol(tmp_path, ugdir, converted):
 def test_cli_convert_then_lmdb(tmp_path, ugdir, converted):
     runner = CliRunner()
     ss = converted
-    from ugbench.streetsem.lmdb_store import load_dir
+    from ugdata.streetsem.lmdb_store import load_dir
 
     d = load_dir(ss)
     assert len(d) == 64 and d.fov_names == tuple(FOV_NAMES) and d.query_text is not None
@@ -167,7 +172,11 @@ def test_cli_convert_then_lmdb(tmp_path, ugdir, converted):
 
 def test_cli_user_errors(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(app, ["streetsem", "train", "--out", str(tmp_path / "x")])
+    from uge.cli import app as uge_app
+
+    r = runner.invoke(uge_app, ["cssr", "train", "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and "exactly one source" in str(r.exception)
+    r = runner.invoke(app, ["streetsem", "train", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0  # training moved to `uge cssr train`
     r = runner.invoke(app, ["streetsem", "evaluate", "--lmdb", str(tmp_path / "missing"), "--model", "content-text"])
     assert r.exit_code != 0 and "is not a directory" in str(r.exception)

@@ -39,13 +39,8 @@ def doc_example(first_line: str) -> str:
 @pytest.fixture()
 def user_files(tmp_path, monkeypatch):
     """Add the doc's two files to the task and model packages (as a user would), restore everything after."""
-    task_registry.entries()  # discover the built-in tasks and models first, so the copies below hold them
+    task_registry.entries()  # discover the built-in tasks and models first: the registries' state to restore
     model_registry.entries()
-    for reg, names in ((task_registry, ("_TASKS", "_ALIASES")), (model_registry, ("_REGISTRY", "_ALIASES"))):
-        for name in names:
-            monkeypatch.setattr(reg, name, dict(getattr(reg, name)))
-        monkeypatch.setattr(reg, "_DISCOVERED", False)
-    monkeypatch.setattr(model_registry, "BROKEN", dict(model_registry.BROKEN))
     files = {}
     for pkg, fname in ((ugbench.tasks, "my_task.py"), (ugbench.models, "my_model.py")):
         folder = tmp_path / pkg.__name__.split(".")[-1]
@@ -54,7 +49,10 @@ def user_files(tmp_path, monkeypatch):
         path.write_text(doc_example(f"# {pkg.__name__.replace('.', '/')}/{fname}"))
         monkeypatch.setattr(pkg, "__path__", [*pkg.__path__, str(folder)])
         files[fname] = path
-    yield files
+    with task_registry.TASKS.scratch(), model_registry.MODELS.scratch():  # registrations undone on exit
+        task_registry.TASKS.rediscover()
+        model_registry.MODELS.rediscover()
+        yield files
     for mod in ("ugbench.tasks.my_task", "ugbench.models.my_model"):
         sys.modules.pop(mod, None)
     for pkg, attr in ((ugbench.tasks, "my_task"), (ugbench.models, "my_model")):

@@ -1,14 +1,19 @@
-"""Metrics: exact definitions, cross-checked against ranx (an independent implementation) to 1e-9."""
+"""Metrics: exact definitions, cross-checked against ranx (an independent implementation) to 1e-9 on tie-free
+runs; the tie rule (ugcore.ranking: expected value over orderings of ties) against brute-force enumeration."""
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 import pytest
 
 from ugbench.metrics.geo import geo_metrics
 from ugbench.metrics.probe import pairwise_choice_accuracy, regression_scores
-from ugbench.metrics.ranking import positive_ranks, query_metrics, ranking_metrics, tiebreak_keys
+from ugbench.metrics.ranking import count_metrics, positive_counts, query_metrics, ranking_metrics
 from ugcore.geo import haversine_m
+from ugcore.ranking import score_blocks
 
 
 def _random_run(seed: int, n_queries: int = 60):
@@ -22,7 +27,7 @@ def _random_run(seed: int, n_queries: int = 60):
         rel[int(rng.integers(n))] = True
         qrels[f"q{q}"] = {d: 1 for d, r in zip(docs, rel, strict=True) if r}
         run[f"q{q}"] = {d: float(s) for d, s in zip(docs, scores, strict=True)}
-        ranks.append(positive_ranks(scores, tiebreak_keys(docs, 0), rel))
+        ranks.append(np.sort(np.argsort(np.argsort(-scores))[rel] + 1.0))
         nrel.append(int(rel.sum()))
     return qrels, run, ranks, nrel
 
@@ -52,23 +57,91 @@ def test_query_metrics_by_hand():
     assert query_metrics(np.array([np.inf]), 1)["mrr"] == 0.0
 
 
-def test_ties_are_deterministic_independent_of_order_and_at_chance():
-    docs = [f"doc{i}" for i in range(10)]
-    keys = tiebreak_keys(docs, seed=0)
-    flat = np.zeros(10)
-    pos = np.zeros(10, bool)
-    pos[3] = True
-    r1 = positive_ranks(flat, keys, pos)
-    perm = np.random.default_rng(0).permutation(10)
-    r2 = positive_ranks(flat[perm], keys[perm], pos[perm])
-    assert r1.tolist() == r2.tolist()  # the candidate list's order does not matter
-    # over many queries with all-tied scores, the positive's rank is uniform: Hit@1 ~ 1/10
-    # (10,000 queries: standard error 0.003, tolerance 5 standard errors)
-    hits = []
-    for q in range(10_000):
-        ids = [f"q{q}_d{i}" for i in range(10)]
-        hits.append(positive_ranks(flat, tiebreak_keys(ids, 0), pos)[0] == 1)
-    assert abs(np.mean(hits) - 0.1) < 0.015
+def _brute_force(scores, rel, ks=(1, 3, 5, 10), depth=None):
+    """Mean of the tie-free metrics over EVERY ordering of the tied candidates (itertools; small lists only)."""
+    scores, rel = np.asarray(scores, dtype=np.float64), np.asarray(rel, dtype=bool)
+    groups = [np.flatnonzero(scores == v) for v in sorted(set(scores.tolist()), reverse=True)]
+    rows = []
+    for perms in itertools.product(*[itertools.permutations(g) for g in groups]):
+        order = np.concatenate([np.array(p, dtype=np.int64) for p in perms])
+        ranks = np.flatnonzero(rel[order]) + 1.0
+        if depth is not None:
+            ranks = np.where(ranks <= depth, ranks, np.inf)
+        rows.append(query_metrics(ranks, int(rel.sum()), ks))
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+@pytest.mark.parametrize("case", [
+    ([0.5, 0.5, 0.5, 0.5, 0.1], [1, 0, 0, 0, 0]),  # one positive tied with three
+    ([0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1], [0, 1, 0, 1, 0, 0, 1]),  # two positives in one tie group, one below
+    ([0.2, 0.2, 0.2, 0.2, 0.2, 0.2], [1, 1, 0, 1, 0, 0]),  # everything tied, three positives
+    ([0.7, 0.3, 0.3, 0.7, 0.3, 0.3, 0.3, 0.0], [0, 0, 1, 1, 1, 0, 0, 0]),
+    ([0.9, 0.89, 0.88, 0.87, 0.86, 0.85, 0.84, 0.83, 0.4, 0.4, 0.4, 0.4, 0.4], [0] * 10 + [1, 0, 1]),  # across @10
+])
+def test_tie_rule_equals_mean_over_all_orderings(case):
+    scores, rel = case
+    ours = count_metrics(*positive_counts(np.array(scores), np.array(rel, bool)), sum(rel))
+    for name, value in _brute_force(scores, rel).items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_tie_rule_with_depth_cut_off_equals_brute_force():
+    scores, rel = [0.9, 0.9, 0.5, 0.5, 0.5, 0.5], [0, 0, 1, 0, 1, 0]
+    ours = count_metrics(*positive_counts(np.array(scores), np.array(rel, bool)), 2, ks=(1, 3), depth=4)
+    assert ours["mrr"] == pytest.approx(_brute_force(scores, rel, ks=(1, 3), depth=4)["mrr"], abs=1e-12)
+
+
+def _chance(n, p, ks=(1, 3, 5, 10)):
+    """Analytic chance for a query with n candidates, p positives, all tied (math.comb, independent of numpy)."""
+    out = {}
+    for k in ks:
+        out[f"hit@{k}"] = 1 - math.comb(n - min(k, n), p) / math.comb(n, p)
+        out[f"recall@{k}"] = min(k, n) / n
+    out["mrr"] = sum(math.comb(n - j, p - 1) / math.comb(n, p) / j for j in range(1, n - p + 2))
+    disc = [1 / math.log2(j + 1) for j in range(1, 11)]
+    out["ndcg@10"] = p / n * sum(disc[: min(n, 10)]) / sum(disc[: min(p, 10)])
+    return out
+
+
+@pytest.mark.parametrize("n,p", [(1, 1), (2, 1), (10, 1), (10, 3), (37, 5), (200, 1), (1000, 12)])
+def test_constant_scores_score_exactly_chance(n, p):
+    rel = np.zeros(n, bool)
+    rel[np.random.default_rng(n).choice(n, p, replace=False)] = True
+    ours = count_metrics(*positive_counts(np.zeros(n, np.float32), rel), p)
+    for name, value in _chance(n, p).items():
+        assert ours[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name
+
+
+def test_ties_are_order_independent_and_deterministic():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=30).astype(np.float32)  # many ties
+    rel = rng.random(30) < 0.2
+    rel[0] = True
+    base = count_metrics(*positive_counts(scores, rel), int(rel.sum()))
+    for _ in range(5):
+        perm = rng.permutation(30)
+        assert count_metrics(*positive_counts(scores[perm], rel[perm]), int(rel.sum())) == base
+
+
+def test_random_scores_are_at_chance():
+    # 4,000 queries, 20 candidates, 1 positive, i.i.d. normal scores: hit@1 ~ 1/20, MRR ~ H(20)/20
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(4000):
+        rel = np.zeros(20, bool)
+        rel[rng.integers(20)] = True
+        rows.append(count_metrics(*positive_counts(rng.normal(size=20), rel), 1))
+    chance = _chance(20, 1)
+    for name in ("hit@1", "hit@5", "mrr", "ndcg@10"):
+        assert abs(np.mean([r[name] for r in rows]) - chance[name]) < 0.015, name
+
+
+def test_score_blocks_bound_memory_and_match_full_product():
+    rng = np.random.default_rng(0)
+    q, d = rng.normal(size=(50, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32)
+    blocks = list(score_blocks(q, d, max_elements=100))  # 100 // 30 = 3 queries per block
+    assert max(len(b) for _, b in blocks) == 3 and sum(len(b) for _, b in blocks) == 50
+    np.testing.assert_allclose(np.concatenate([b for _, b in blocks]), q @ d.T, rtol=1e-6)
 
 
 def test_geo_metrics():

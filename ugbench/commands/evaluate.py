@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", "-b", help="Items per model.encode call."),
         splits: Optional[str] = typer.Option(None, "--splits", help="Comma-separated splits to score "
                                              "(default: each task's own, usually val,test)."),
-        seed: int = typer.Option(0, "--seed", help="Seed for tie-breaking and probes (recorded in results)."),
+        seed: int = typer.Option(0, "--seed", help="Seed for the perception probes (recorded in results; ranking ties are scored as expected values, no seed)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Recompute existing results and re-encode "
                                        "cached embeddings."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Embedding cache folder (default "

@@ -72,7 +72,7 @@ def all_cmd(
     task: str = typer.Option("retrieval_caption2image", "--task", help="Ranking task of the retrieval grid."),
     n_queries: int = typer.Option(4, "--n-queries", min=1, help="Queries in the retrieval grid."),
     k: int = typer.Option(5, "--k", min=1, help="Top results shown per query."),
-    seed: int = typer.Option(0, "--seed", help="Picks the queries and breaks score ties (as `ugbench evaluate`)."),
+    seed: int = typer.Option(0, "--seed", help="Picks the queries and orders tied documents for display (metrics score ties as expected values)."),
 ) -> None:
     """Draw every figure whose inputs are given into OUT; skipped figures are listed with what they need.
 
@@ -117,7 +117,7 @@ def retrieval_cmd(
     split: str = typer.Option("test", "--split", help="Split the queries come from."),
     n_queries: int = typer.Option(4, "--n-queries", min=1, help="Queries (rows) to show."),
     k: int = typer.Option(5, "--k", min=1, help="Top results shown per query."),
-    seed: int = typer.Option(0, "--seed", help="Picks the queries and breaks score ties (as `ugbench evaluate`)."),
+    seed: int = typer.Option(0, "--seed", help="Picks the queries and orders tied documents for display (metrics score ties as expected values)."),
 ) -> None:
     """A grid of retrieval examples: query text | top-k documents with rank and score | the truth.
 

@@ -139,12 +139,8 @@ def declare_cmd(
     """
     import ugdata
     from ugbench.leaderboard import benchmark as bm
-    from ugdata.format import NotUGDataError
 
-    try:
-        ug = ugdata.load(data)
-    except NotUGDataError as e:
-        raise UserError(str(e)) from e
+    ug = ugdata.load(data)  # NotUGDataError is a UserError
     available = bm.tasks_for_data(ug)
     chosen = list(available) if tasks == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
     unknown = [t for t in chosen if t not in available]

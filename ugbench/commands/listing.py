@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from ugbench.tasks.registry import entries
+        from ugbench.tasks.registry import TASKS, entries
 
         metas = [m for m in entries() if family is None or m.family == family]
         if as_json:
@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
         if not console.is_terminal:  # piped / captured: do not squeeze the names into 80 columns
             console = Console(width=160)
         console.print(table)
+        for mod, why in sorted(TASKS.broken.items()):  # a task file that fails to import hides no other task
+            console.print(f"[yellow]task module '{mod}' failed to import:[/] {why}", highlight=False)
 
     @app.command("list-models")
     def list_models() -> None:

@@ -66,12 +66,8 @@ def _encode_views(data_dir: Path, model_name: str, field: str, split: str, batch
     from ugbench.models.registry import load_model
     from ugcore.errors import UserError
     from ugcore.protocol import EncodeItem
-    from ugdata.format import NotUGDataError
 
-    try:
-        data = ugdata.load(data_dir)
-    except NotUGDataError as e:
-        raise UserError(str(e)) from e
+    data = ugdata.load(data_dir)  # NotUGDataError is a UserError
     views = data.views(None if split == "all" else split)
     if views.empty:
         raise UserError(f"{data_dir} has no views in split '{split}'")

@@ -2,8 +2,10 @@
 
 The ranking is the evaluation's own: items are encoded through ugbench's harness Encoder (EncodeItems with
 the same ids, images, withheld coordinates and per-side instructions as `ugbench evaluate`), scored by cosine
-similarity, and ordered with ugbench.metrics.ranking's tie rule. So a query drawn as a hit here is a hit in
-that model's results file for the same seed (the seed also breaks ties, as `ugbench evaluate --seed` does).
+similarity, and ordered by descending score. Without ties a query drawn as a hit here is a hit in that model's
+results file. Ties need some drawn order: the figure orders tied documents by a seeded hash of their ids
+(ugbench.metrics.ranking.tiebreak_keys, display only), while the metrics score ties as the expected value
+over all their orderings (ugcore.ranking), so a row flagged all-tied is a fractional hit there, not this one.
 """
 
 from __future__ import annotations
@@ -100,7 +102,6 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
     # image ids, graph context, coordinates only on located documents).
     from ugbench.runners.ranking import _corpus_table, _query_table
     from ugbench.tasks.registry import get_task
-    from ugdata import format as F
 
     if k < 1:
         raise UserError("k must be at least 1")
@@ -108,10 +109,7 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
     if meta.protocol == "probe":
         raise UserError(f"task '{meta.name}' is a perception probe, not a ranking task; pick a retrieval, "
                         "geolocation or grounding task (see `ugbench list-tasks`)")
-    try:
-        ud = ugdata.load(data_dir)
-    except F.NotUGDataError as e:
-        raise UserError(str(e)) from None
+    ud = ugdata.load(data_dir)  # NotUGDataError is a UserError
     if meta.data_task not in ud.task_names():
         raise UserError(f"{data_dir} has no task folder tasks/{meta.data_task}/ (it has {ud.task_names()}); "
                         "rebuild it with `ugdata build` or pick another --task")
@@ -138,7 +136,7 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
 
     model = _load_model(model_name_or_obj)
     enc = Encoder(model, ud, cache=None, batch_size=batch_size, show_progress=False)
-    inst = {side: (meta.instructions.get(side, spec.instructions.get(side)) or None) for side in ("query", "document")}
+    inst = {side: (spec.instructions.get(side) or None) for side in ("query", "document")}
     de = enc.encode(_corpus_table(corpus), task=meta.name, side="document", instruction=inst["document"],
                     with_graph=meta.with_graph)
     qe = enc.encode(_query_table(queries), task=meta.name, side="query", instruction=inst["query"],

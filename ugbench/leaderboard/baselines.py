@@ -47,13 +47,9 @@ def run_baselines(
     import ugdata
     from ugbench.cache import slugify
     from ugbench.evaluation import evaluate
-    from ugdata.format import NotUGDataError
 
     spec = load_benchmark(benchmark or default_declaration_path(leaderboard))
-    try:
-        ud = ugdata.load(data)
-    except NotUGDataError as e:
-        raise UserError(str(e)) from e
+    ud = ugdata.load(data)  # NotUGDataError is a UserError
     pinned = {d.fingerprint for d in spec.datasets.values()}
     if ud.fingerprint not in pinned:
         raise UserError(f"{data} has fingerprint {ud.fingerprint}, but {spec.name} {spec.version} declares "

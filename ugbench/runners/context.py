@@ -21,21 +21,16 @@ class RunContext:
     skipped_splits: dict[str, str] = field(default_factory=dict)  # split -> why it could not be scored
 
     def spec(self, meta):
-        spec = self.ud.task_spec(meta.data_task)
-        if spec.family != meta.family:
-            raise DataError(
-                f"{self.ud.root}/tasks/{meta.data_task}/task.json says family '{spec.family}', but ugbench task "
-                f"'{meta.name}' expects '{meta.family}'; the data and ugbench versions disagree"
-            )
-        return spec
+        """The task's data facts (task.json); its scoring facts are `meta`'s alone."""
+        return self.ud.task_spec(meta.data_task)
 
     def instruction(self, meta, spec, side: str) -> str | None:
-        inst = meta.instructions.get(side, spec.instructions.get(side))
+        inst = spec.instructions.get(side)
         self.instructions[side] = inst or None
         return inst or None
 
     def pick_splits(self, meta, spec, available: list[str], table_path: str) -> list[str]:
-        wanted = list(self.splits or meta.splits or spec.splits)
+        wanted = list(self.splits or spec.splits)
         present = [s for s in wanted if s in available]
         if not present:
             raise DataError(f"task '{meta.name}': none of the splits {wanted} occur in {table_path} "

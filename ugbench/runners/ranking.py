@@ -1,10 +1,13 @@
 """Ranking tasks (geolocation, retrieval, grounding, streetsem): queries rank documents by cosine similarity.
 
 Local protocol: each query ranks its own `candidate_ids`. Global protocol: each query ranks the whole corpus
-with a faiss exact inner-product index (IndexFlatIP on L2-normalised embeddings); only the top
-GLOBAL_DEPTH documents are retrieved, so a relevant document ranked deeper counts as not retrieved
-(it adds 0 to MRR and nDCG). Ties follow ugbench.metrics.ranking's rule in both protocols (in the global
-protocol the faiss top list is re-sorted by it, so a tie straddling the depth cut-off is the one exception).
+by exact inner product on L2-normalised embeddings, scored in query blocks against the corpus
+(ugcore.ranking.score_blocks: memory bounded by BLOCK_ELEMENTS, never a queries x corpus matrix); a relevant
+document ranked deeper than GLOBAL_DEPTH counts as not retrieved for MRR (it adds 0), as a search engine's
+top-GLOBAL_DEPTH list would have it; every k and nDCG@10 lie within that depth. Ties follow ugcore.ranking's
+rule in both protocols: each metric (and each geo metric of the top-1 choice) is its expected value over all
+orderings of the tied documents, so constant embeddings score exactly chance and the order of a candidate
+list never matters.
 Per-qtype breakdowns are reported under `by_qtype` when queries have more than one qtype.
 """
 
@@ -16,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ugcore.errors import DataError
+from ugcore.ranking import score_blocks, tie_counts
 
 from ..encoding import ItemTable, as_list, graphs_of, normalize_rows, opt_float, opt_str
-from ..metrics.geo import geo_metrics
-from ..metrics.ranking import DEFAULT_KS, positive_ranks, query_metrics, rank_order, tiebreak_keys
+from ..metrics.geo import GEO_THRESHOLDS_M, geo_metrics_expected, top_tie_geo
+from ..metrics.ranking import DEFAULT_KS, count_metrics, positive_counts
 
 GLOBAL_DEPTH = 100  # raised to the task's largest k when a task asks for deeper cut-offs
 QUERY_REQUIRED = ("query_id", "split", "text", "image_id", "candidate_ids", "positive_ids")
@@ -63,21 +67,43 @@ def _query_table(q: pd.DataFrame) -> ItemTable:
     )
 
 
-def _global_ranks(qe: np.ndarray, de: np.ndarray, keys: np.ndarray, pos_idx: list[np.ndarray], depth: int):
-    import faiss
+class _TopGeo:
+    """Per query, the expected geo error of the top-1 choice (mean over documents tied at the top)."""
 
-    depth = min(depth, de.shape[0])
-    index = faiss.IndexFlatIP(de.shape[1])
-    index.add(np.ascontiguousarray(de, dtype=np.float32))
-    sims, idx = index.search(np.ascontiguousarray(qe, dtype=np.float32), depth)
-    ranks, tops = [], np.empty(len(qe), dtype=np.int64)
-    for i in range(len(qe)):
-        order = rank_order(sims[i], keys[idx[i]])
-        ranked = idx[i][order]
-        tops[i] = ranked[0]
-        where = {int(d): r + 1 for r, d in enumerate(ranked)}
-        ranks.append(np.sort(np.array([where.get(int(p), np.inf) for p in pos_idx[i]], dtype=np.float64)))
-    return ranks, tops
+    def __init__(self, n: int, q_latlon, d_latlon):
+        self.q, self.d = q_latlon, d_latlon
+        self.error = np.zeros(n)
+        self.within = np.zeros((n, len(GEO_THRESHOLDS_M)))
+
+    def add(self, i: int, top_docs: np.ndarray) -> None:
+        self.error[i], self.within[i] = top_tie_geo(self.q[0][i], self.q[1][i], self.d[0][top_docs],
+                                                    self.d[1][top_docs])
+
+
+def _global_counts(qe: np.ndarray, de: np.ndarray, pos_idx: list[np.ndarray], geo: _TopGeo | None,
+                   q_rows: np.ndarray, d_rows: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Tie counts (n_better, n_tied, positives in the group) of each query's positives against all of `de`.
+
+    q_rows / d_rows map local query / document positions to the task's (for `geo`)."""
+    out: list[tuple[np.ndarray, ...]] = [()] * len(qe)
+    n_pos = np.array([len(p) for p in pos_idx], dtype=np.int64)
+    for s, S in score_blocks(qe, de):
+        rows = np.arange(s, s + len(S))
+        b = np.zeros((len(S), int(n_pos[rows].max())), dtype=np.int64)
+        m, v = np.ones_like(b), np.full(b.shape, np.nan, dtype=np.float32)
+        for j in range(b.shape[1]):  # positive slot j of every query that has one: vectorised over the block
+            has = np.flatnonzero(n_pos[rows] > j)
+            v[has, j] = S[has, [int(pos_idx[r][j]) for r in rows[has]]]
+            b[has, j], m[has, j] = tie_counts(S[has], v[has, j])
+        for r in range(len(S)):
+            k = int(n_pos[s + r])
+            vr = v[r, :k]
+            out[s + r] = (b[r, :k], m[r, :k], np.count_nonzero(vr[:, None] == vr[None, :], axis=1))
+        if geo is not None:
+            top = S.max(axis=1)
+            for r in range(len(S)):
+                geo.add(int(q_rows[s + r]), d_rows[np.flatnonzero(S[r] == top[r])])
+    return out
 
 
 def run_ranking_task(meta, ctx) -> dict[str, dict]:
@@ -134,20 +160,25 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
 
     t0 = time.perf_counter()
     qe, de = normalize_rows(qe), normalize_rows(de)
-    keys = tiebreak_keys(corpus["doc_id"].astype(str).tolist(), ctx.seed)
     pos_idx = [np.array([doc_index[d] for d in p], dtype=np.int64) for p in poss]
     split_col = queries["split"].astype(str).to_numpy()
+    use_geo = meta.geo_metrics and {"lat", "lon"} <= set(queries.columns) and {"lat", "lon"} <= set(corpus.columns)
+    if meta.geo_metrics and not use_geo:
+        raise DataError(f"task '{meta.name}' needs lat/lon in queries.parquet and corpus.parquet for geo metrics")
+    geo = (_TopGeo(len(qids), (queries["lat"].to_numpy(np.float64), queries["lon"].to_numpy(np.float64)),
+                   (corpus["lat"].to_numpy(np.float64), corpus["lon"].to_numpy(np.float64))) if use_geo else None)
     # A task may declare that each split ranks only its own documents (task.json extra.corpus_split_column):
     # e.g. StreetSem, where a test query must not be scored against validation views.
     doc_split_col = spec.extra.get("corpus_split_column") if meta.protocol == "global" else None
     doc_split = corpus[doc_split_col].astype(str).to_numpy() if doc_split_col in corpus else None
     n_docs = {s: int((doc_split == s).sum()) if doc_split is not None else len(corpus) for s in splits}
+    depth = None
     if meta.protocol == "global":
         depth = max([GLOBAL_DEPTH, *[int(k) for k in meta.options.get("ks", [])]])
         if doc_split is None:
-            ranks, tops = _global_ranks(qe, de, keys, pos_idx, depth)
+            counts = _global_counts(qe, de, pos_idx, geo, np.arange(len(qids)), np.arange(len(corpus)))
         else:
-            ranks, tops = [np.empty(0)] * len(qids), np.empty(len(qids), dtype=np.int64)
+            counts = [()] * len(qids)
             for split in splits:
                 qi, di = np.flatnonzero(split_col == split), np.flatnonzero(doc_split == split)
                 local = {int(d): j for j, d in enumerate(di)}
@@ -156,34 +187,29 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
                         raise DataError(f"{qpath}: query '{qids[i]}' (split {split}) has a positive outside "
                                         f"the {split} documents, but the task ranks each split's own corpus")
                 pos_local = [np.array([local[int(p)] for p in pos_idx[i]], dtype=np.int64) for i in qi]
-                r, t = _global_ranks(qe[qi], de[di], keys[di], pos_local, depth)
-                for j, i in enumerate(qi):
-                    ranks[i], tops[i] = r[j], di[t[j]]
+                for j, c in enumerate(_global_counts(qe[qi], de[di], pos_local, geo, qi, di)):
+                    counts[qi[j]] = c
     else:
-        ranks, tops = [], np.empty(len(qids), dtype=np.int64)
+        counts = []
         for i, c in enumerate(cands):
             ci = np.array([doc_index[d] for d in c], dtype=np.int64)
             scores = de[ci] @ qe[i]
-            mask = np.isin(ci, pos_idx[i])
-            ranks.append(positive_ranks(scores, keys[ci], mask))
-            tops[i] = ci[rank_order(scores, keys[ci])[0]]
+            counts.append(positive_counts(scores, np.isin(ci, pos_idx[i])))
+            if geo is not None:
+                geo.add(i, ci[scores == scores.max()])
     ks = tuple(sorted(set(DEFAULT_KS) | {int(k) for k in meta.options.get("ks", [])}))
-    per_query = [query_metrics(r, len(p), ks) for r, p in zip(ranks, pos_idx, strict=True)]
-    pq = pd.DataFrame(per_query)
-    use_geo = meta.geo_metrics and {"lat", "lon"} <= set(queries.columns) and {"lat", "lon"} <= set(corpus.columns)
-    if meta.geo_metrics and not use_geo:
-        raise DataError(f"task '{meta.name}' needs lat/lon in queries.parquet and corpus.parquet for geo metrics")
+    pq = pd.DataFrame([count_metrics(*c, len(p), ks, depth) for c, p in zip(counts, pos_idx, strict=True)])
     qtypes = queries["qtype"].astype(str).to_numpy() if "qtype" in queries else np.array([""] * len(queries))
     out: dict[str, dict] = {}
     for split in splits:
         m = split_col == split
-        scores = _aggregate(pq[m], queries[m], corpus, tops[m], use_geo)
+        scores = _aggregate(pq[m], geo, m)
         types = sorted(set(qtypes[m]))
         if len(types) > 1:
             scores["by_qtype"] = {}
             for t in types:
                 mt = m & (qtypes == t)
-                scores["by_qtype"][t] = {**_aggregate(pq[mt], queries[mt], corpus, tops[mt], use_geo),
+                scores["by_qtype"][t] = {**_aggregate(pq[mt], geo, mt),
                                          "n_queries": int(mt.sum())}
         if meta.main_score not in scores:
             raise ValueError(f"task '{meta.name}' main_score '{meta.main_score}' is not a computed metric")
@@ -195,10 +221,8 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     return out
 
 
-def _aggregate(pq: pd.DataFrame, q: pd.DataFrame, corpus: pd.DataFrame, tops: np.ndarray, use_geo: bool) -> dict:
+def _aggregate(pq: pd.DataFrame, geo: _TopGeo | None, rows: np.ndarray) -> dict:
     scores: dict = {c: float(pq[c].mean()) for c in pq.columns}
-    if use_geo:
-        lat = corpus["lat"].to_numpy(dtype=np.float64)
-        lon = corpus["lon"].to_numpy(dtype=np.float64)
-        scores.update(geo_metrics(q["lat"].to_numpy(np.float64), q["lon"].to_numpy(np.float64), lat[tops], lon[tops]))
+    if geo is not None:
+        scores.update(geo_metrics_expected(geo.error[rows], geo.within[rows]))
     return scores

@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ugcore.errors import UserError
-
-from .data import QUERY_TYPES, StreetSemData
+from ugdata.streetsem.data import QUERY_TYPES, StreetSemData
 
 BASELINES = ("content-text", "linear-map", "bm25")
 

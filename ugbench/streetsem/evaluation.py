@@ -1,8 +1,8 @@
-"""Score StreetSem retrieval from embeddings: exact inner-product search (faiss IndexFlatIP) + exact ranks.
+"""Score StreetSem retrieval from embeddings: exact inner products in query blocks + exact tie counts.
 
 Protocol (documented because the paper does not fix it): the corpus is every (image, fov) view of the
 evaluated split; each view contributes its five queries, whose single relevant document is that view.
-Scores are reported overall and per query type.
+Scores are reported overall and per query type. Ties: ugcore.ranking's expected-value rule (see metrics.py).
 """
 
 from __future__ import annotations
@@ -11,22 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from ugcore.errors import UserError
+from ugdata.streetsem.data import QUERY_TYPES, StreetSemData
+
 from . import metrics as M
-from .data import QUERY_TYPES
 
 KS = (10, 20, 50)
 WITHIN_KM = (1.0, 5.0)
-
-
-def flat_ip_top1(q: np.ndarray, d: np.ndarray, k: int = 1) -> np.ndarray:
-    """Exact top-k by inner product with faiss IndexFlatIP (ids, shape (n_q, k))."""
-    import faiss
-
-    d = np.ascontiguousarray(d, dtype=np.float32)
-    index = faiss.IndexFlatIP(d.shape[1])
-    index.add(d)
-    _, ids = index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(d)))
-    return ids
 
 
 def score_retrieval(
@@ -39,18 +30,16 @@ def score_retrieval(
 ) -> dict[str, Any]:
     """Recall@{10,20,50}, MRR and within-{1,5} km of the top-1, overall and per query type."""
     q_truth = np.asarray(q_truth, dtype=np.int64)
-    ranks = M.exact_ranks(q_emb, d_emb, q_truth)
-    top1 = flat_ip_top1(q_emb, d_emb, 1)[:, 0]
+    counts = M.exact_counts(q_emb, d_emb, q_truth)
+    near = M.top1_within(q_emb, d_emb, q_truth, d_lat, d_lng, WITHIN_KM)
     out: dict[str, Any] = {}
 
     def block(mask: np.ndarray) -> dict[str, float]:
-        r = ranks[mask]
-        res = {f"recall_at_{k}": M.recall_at_k(r, k) for k in KS}
-        res["mrr"] = M.mrr(r)
-        t = q_truth[mask]
-        p = top1[mask]
-        for km in WITHIN_KM:
-            res[f"top1_within_{km:g}km"] = M.within_km(d_lat[p], d_lng[p], d_lat[t], d_lng[t], km)
+        c = counts[mask]
+        res = {f"recall_at_{k}": M.recall_at_k(c, k) for k in KS}
+        res["mrr"] = M.mrr(c)
+        for j, km in enumerate(WITHIN_KM):
+            res[f"top1_within_{km:g}km"] = float(np.mean(near[mask, j])) if mask.any() else 0.0
         res["n_queries"] = int(mask.sum())
         return res
 
@@ -73,3 +62,28 @@ def expand_queries(q_vec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     truth = np.repeat(np.arange(n), len(QUERY_TYPES))
     qtype = np.tile(np.array(QUERY_TYPES, dtype=object), n)
     return flat, truth, qtype
+
+
+def load_vector_model(path: str, device: str | None = None):
+    """A trained CSSR checkpoint folder as a model with the StreetSem vector API (`cfg.image_dim`, `cfg.text_dim`,
+    `embed_queries(query_vecs)`, `embed_data(table, fov_known=)`), loaded through its `ugbench_model.json` loader
+    like any checkpoint: ugbench does not import the trainer's package."""
+    from ugbench.models.checkpoint import load
+
+    model = load(str(path), device=device)
+    missing = [a for a in ("cfg", "embed_queries", "embed_data") if not hasattr(model, a)]
+    if missing:
+        raise UserError(f"{path} loads a {type(model).__name__}, which lacks the StreetSem vector API "
+                        f"({', '.join(missing)}); `ugbench streetsem evaluate` scores CSSR checkpoints and baselines")
+    return model
+
+
+def evaluate_encoder(model, data: StreetSemData, *, fov_known: bool = True) -> dict[str, Any]:
+    """Retrieval scores of a CSSR-like model (vector API, see load_vector_model) on a StreetSem table (corpus =
+    the table's views), plus `fov_accuracy`: its FoV head's accuracy with the FoV input hidden."""
+    docs = model.embed_data(data, fov_known=fov_known)
+    q, truth, qtype = expand_queries(data.query_vec)
+    scores = score_retrieval(model.embed_queries(q), truth, qtype, docs["z_sem"], data.lat, data.lng)
+    hidden = model.embed_data(data, fov_known=False)["fov_logits"].argmax(-1)
+    scores["fov_accuracy"] = float(np.mean(hidden == data.fov))
+    return scores

@@ -11,10 +11,7 @@ register_task(TaskMeta(
     data_task="perception_osm",
     protocol="probe",
     main_score="spearman",
-    query_modalities=["image"],
-    doc_modalities=[],
     aliases=["perception", "urban_perception"],
-    splits=["val", "test"],
     description="OSM-derived perception proxies (greenery, commercial, street size, ...). Ridge / logistic probes on frozen embeddings predict perception targets with fixed spatially "
     "blocked folds: R^2, Spearman, accuracy, macro-F1, pairwise-choice accuracy.",
     citation=UGBENCH_CITATION,

@@ -1,33 +1,40 @@
 """Task registry: names and aliases -> Task objects, with "did you mean" suggestions.
 
-After lm-evaluation-harness: every module in ugbench/tasks/ is imported on first lookup, and a task file
+One ugcore.registry.Registry (after lm-evaluation-harness): every module in ugbench/tasks/ is imported on first lookup, and a task file
 registers itself by calling `register_task(TaskMeta(...))`, so adding a task touches no other file.
 
 A task file declares the image-only task; `variants=` derives the others with systematic names:
     <name>            image-only (queries/documents as text and/or image, no graph)
     <name>_graph      with-graph: each item also gets GraphContext(data_dir, its graph_context node ids)
-    <name>_global     global protocol: rank the whole corpus with faiss instead of each query's candidates
+    <name>_global     global protocol: rank the whole corpus (exact, in blocks) instead of each query's candidates
     <name>_global_graph
 The family -> runner mapping lives in one place: `FAMILY_RUNNERS` in ugbench/runners/__init__.py.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import pkgutil
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ugcore.errors import UserError
+from ugcore.registry import Registry
 
 Family = Literal["geolocation", "retrieval", "perception", "grounding", "streetsem"]
 Protocol = Literal["local", "global", "probe"]
 
 
 class TaskMeta(BaseModel):
-    """Typed metadata of one ugbench task (what list-tasks prints and results embed)."""
+    """The scoring facts of one ugbench task (what list-tasks prints and results embed).
+
+    One source of truth per fact: the DATA facts of a task (which splits it has, the items' modalities, the
+    instructions written with it, counts, candidate lists) live in the dataset's record,
+    DIR/tasks/<data_task>/task.json (ugdata.format.TaskSpec, written by the ugdata builder), and are read
+    from there at evaluation time; the SCORING facts (family and so runner, protocol, main score, metric
+    options, version, description, citation) live here only. Neither side repeats the other's facts, so they
+    cannot disagree. (Datasets built so far also carry family / main_score / protocol / metric lists in their
+    task.json: kept there for their pinned fingerprint, read by no part of ugbench.)
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,21 +44,19 @@ class TaskMeta(BaseModel):
     data_task: str = Field(description="the UGData task folder it reads: DIR/tasks/<data_task>/")
     protocol: Protocol = "local"
     with_graph: bool = False
-    splits: list[str] | None = None  # None: the splits the data's task.json lists
     main_score: str
-    query_modalities: list[str] = Field(default_factory=list)
-    doc_modalities: list[str] = Field(default_factory=list)
     description: str
     citation: str = ""
     aliases: list[str] = Field(default_factory=list)
     geo_metrics: bool = False  # add geo metrics from the top-1 document (ranking tasks)
-    instructions: dict[str, str] = Field(default_factory=dict)  # side -> instruction; overrides task.json
-    options: dict[str, Any] = Field(default_factory=dict)  # family-specific knobs (e.g. probe alphas)
+    options: dict[str, Any] = Field(default_factory=dict)  # family-specific knobs (e.g. ks, a "runner")
 
-    @property
-    def modalities(self) -> dict[str, list[str]]:
+    def modalities(self, spec) -> dict[str, list[str]]:
+        """What the model sees on each side: the data's item modalities (task.json), with "graph" only in
+        the with-graph variants."""
         extra = ["graph"] if self.with_graph else []
-        return {"query": self.query_modalities + extra, "document": self.doc_modalities + extra}
+        return {side: [m for m in mods if m != "graph"] + extra
+                for side, mods in (("query", spec.query_modalities), ("document", spec.doc_modalities))}
 
 
 UGBENCH_CITATION = (
@@ -59,22 +64,17 @@ UGBENCH_CITATION = (
     "embeddings for urban science}, journal={arXiv:2602.08342}, year={2026}}"
 )
 
-_TASKS: dict[str, TaskMeta] = {}
-_ALIASES: dict[str, str] = {}
-_DISCOVERED = False
-
-
 class UnknownTaskError(UserError):
     pass
 
 
+#: the registry (ugcore.registry.Registry) of every task and derived variant, by name and alias
+TASKS: Registry[TaskMeta] = Registry("task", "ugbench.tasks", error=UnknownTaskError,
+                                     list_command="ugbench list-tasks")
+
+
 def _add(meta: TaskMeta) -> None:
-    for key in [meta.name, *meta.aliases]:
-        if key in _TASKS or key in _ALIASES:
-            raise ValueError(f"task name or alias '{key}' registered twice")
-    _TASKS[meta.name] = meta
-    for a in meta.aliases:
-        _ALIASES[a] = meta.name
+    TASKS.add(meta.name, meta, tuple(meta.aliases))
 
 
 def register_task(meta: TaskMeta, *, variants: tuple[str, ...] = ("graph",)) -> TaskMeta:
@@ -94,7 +94,7 @@ def register_task(meta: TaskMeta, *, variants: tuple[str, ...] = ("graph",)) -> 
         desc = meta.description
         if v.startswith("global"):
             update["protocol"] = "global"
-            desc += " Global protocol: each query ranks the whole corpus (faiss)."
+            desc += " Global protocol: each query ranks the whole corpus (exact inner products, in blocks)."
         if v.endswith("graph"):
             desc += " With graph: items carry their ego subgraph (GraphContext)."
         update["description"] = desc
@@ -103,33 +103,15 @@ def register_task(meta: TaskMeta, *, variants: tuple[str, ...] = ("graph",)) -> 
 
 
 def discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from ugbench import tasks
-
-    for mod in sorted(pkgutil.iter_modules(tasks.__path__), key=lambda m: m.name):
-        if mod.name != "registry" and not mod.name.startswith("_"):
-            importlib.import_module(f"{tasks.__name__}.{mod.name}")
-    _DISCOVERED = True
+    TASKS.discover()
 
 
 def entries() -> list[TaskMeta]:
-    discover()
-    return [_TASKS[k] for k in sorted(_TASKS)]
+    return TASKS.values()
 
 
 def get_task(name: str) -> TaskMeta:
-    discover()
-    key = name.strip()
-    if key in _TASKS:
-        return _TASKS[key]
-    if key in _ALIASES:
-        return _TASKS[_ALIASES[key]]
-    names = sorted(set(_TASKS) | set(_ALIASES))
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UnknownTaskError(f"unknown task '{name}'.{hint} See `ugbench list-tasks`.")
+    return TASKS.get(name)
 
 
 def tasks_for_data(data_task_names: list[str]) -> list[TaskMeta]:

@@ -15,9 +15,6 @@ register_task(TaskMeta(
     data_task="streetsem_fov",
     protocol="probe",
     main_score="accuracy",
-    query_modalities=[],
-    doc_modalities=["image"],
-    splits=["val", "test"],
     aliases=["fov_prediction"],
     description="Field-of-view prediction (4-way) from frozen street-view embeddings: logistic probe, spatially "
     "blocked folds; accuracy and macro-F1.",

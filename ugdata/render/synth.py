@@ -62,6 +62,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -327,11 +328,50 @@ def _building_runs(rnd: random.Random, density: float, x_lo: float, x_hi: float)
 
 
 def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
-    """Render `ctx` as an RGB street view of `size` x `size` pixels. Same context -> identical bytes."""
+    """Render `ctx` as an RGB street view of `size` x `size` pixels. Same context -> identical bytes.
+
+    Stages, back to front: camera frame -> sky and ground colour -> sun -> horizon (tree line, water) ->
+    ground plane (road, sidewalks, markings, crossing street) -> vertical objects (buildings, trees, traffic
+    light, signs), sorted far to near -> texture noise. The random stream is drawn in that order (horizon,
+    then buildings left and right, then trees), so the stages must keep it.
+    """
     if size < 16:
         raise ValueError(f"render size must be >= 16 pixels, got {size}")
-    # Fold the heading into the street direction the camera faces more (along or against the edge):
-    # looking back along a street is looking forward along the reversed street with the sides swapped.
+    phi, frame_bearing, dens_left, dens_right = _view_frame(ctx)
+    cam = _Camera(phi, size)
+    # Python's Mersenne Twister: scalar draws are ~20x cheaper than numpy's, and random()/uniform() from an
+    # int seed give the same stream on every platform and Python version.
+    rnd = random.Random(ctx.seed * 1_000_003 + 0x5EED)
+    s = size / 128.0  # line widths scale with the image
+
+    img = _sky_and_ground(ctx, cam, size)
+    draw = ImageDraw.Draw(img)
+    _draw_sun(draw, ctx, cam, s)
+    _draw_horizon(draw, ctx, cam, rnd, size, s)
+    street = _street_layout(ctx)
+    _draw_ground(draw, cam, street, ctx.lanes)
+
+    items, buildings_by_side = _building_items(cam, rnd, street, ctx.building_levels, frame_bearing,
+                                               dens_left, dens_right)
+    items += _tree_items(rnd, street, ctx.green_share)
+    items += _light_items(street, ctx.road_width_m)
+    items += _sign_items(cam, street, ctx.poi_categories, size, buildings_by_side)
+    _draw_items(draw, cam, items)
+
+    tiles = _noise_tiles(size)
+    # (img + tile) / 1 - NOISE_AMPLITUDE, clipped to [0, 255]: one C pass for signed, saturating noise.
+    return ImageChops.add(img, tiles[ctx.seed % len(tiles)], 1.0, -NOISE_AMPLITUDE)
+
+
+# --- render_view's stages ----------------------------------------------------------------------------------
+
+
+def _view_frame(ctx: ViewContext) -> tuple[float, float, float, float]:
+    """(camera yaw relative to the street, street bearing of the frame, building density left, right).
+
+    Folds the heading into the street direction the camera faces more (along or against the edge): looking
+    back along a street is looking forward along the reversed street with the sides swapped.
+    """
     # The builder's views look exactly along (0/180) or across (90/270 deg) the street, so the fold below is
     # decided at its boundary: unrounded, heading - bearing lands at 90 +- 1e-13 and which side it falls on
     # followed the last bit of the bearing, which numpy's AVX-512 and AVX2 arctan2 do not agree on (4 of
@@ -343,22 +383,22 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
         phi = _wrap180(phi - 180.0)
         frame_bearing = (frame_bearing + 180.0) % 360.0
         dens_left, dens_right = dens_right, dens_left
-    cam = _Camera(phi, size)
-    # Python's Mersenne Twister: scalar draws are ~20x cheaper than numpy's, and random()/uniform() from an
-    # int seed give the same stream on every platform and Python version.
-    rnd = random.Random(ctx.seed * 1_000_003 + 0x5EED)
-    s = size / 128.0  # line widths scale with the image
+    return phi, frame_bearing, dens_left, dens_right
 
-    green = ctx.green_share
+
+def _sky_and_ground(ctx: ViewContext, cam: _Camera, size: int) -> Image.Image:
+    """The canvas: ground colour (paving blended to grass by green_share) below, the sky gradient above."""
     hz_row = int(math.ceil(cam.hz))
-    ground = tuple(int(c) for c in _PAVED + green * (_GRASS - _PAVED))
+    ground = tuple(int(c) for c in _PAVED + ctx.green_share * (_GRASS - _PAVED))
     img = Image.new("RGB", (size, size), ground)
     heading_whole = int(round(ctx.heading_deg)) % 360
     sky = _sky_cached(heading_whole, size, hz_row) if size <= 256 else _sky_image(heading_whole, size, hz_row)
     img.paste(sky, (0, 0))
-    draw = ImageDraw.Draw(img)
+    return img
 
-    # Sun disc when the sun's azimuth is within the 90 deg field of view.
+
+def _draw_sun(draw: ImageDraw.ImageDraw, ctx: ViewContext, cam: _Camera, s: float) -> None:
+    """Sun disc when the sun's azimuth is within the 90 deg field of view."""
     d_sun = _wrap180(SUN_AZIMUTH_DEG - ctx.heading_deg)
     if abs(d_sun) < 44.0:
         u = cam.cx + cam.f * math.tan(math.radians(d_sun))
@@ -366,7 +406,11 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
         r = 7.0 * s
         draw.ellipse((u - r, v - r, u + r, v + r), fill=(255, 244, 196))
 
-    # Horizon tree line (green areas) and water band, both far away so everything else occludes them.
+
+def _draw_horizon(draw: ImageDraw.ImageDraw, ctx: ViewContext, cam: _Camera, rnd: random.Random, size: int,
+                  s: float) -> None:
+    """Horizon tree line (green areas) and water band, both far away so everything else occludes them."""
+    green = ctx.green_share
     if green > 0.05:
         h = green * 0.10 * size
         n = 17
@@ -383,51 +427,86 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
             x0 = rnd.uniform(0, size * 0.8)
             draw.line((x0, y, x0 + rnd.uniform(6, 20) * s, y), fill=(120, 170, 215), width=max(1, int(s)))
 
-    # --- ground plane: road, sidewalks, markings, crossing street ---------------------------------------
+
+@dataclass(frozen=True)
+class _Street:
+    """The street's cross-section and the crossing street, in metres in the street frame (x along, y left)."""
+
+    surface: tuple[int, int, int]
+    centre_style: str
+    edge_lines: bool
+    half: float  # half the carriageway width
+    walk: float  # sidewalk width (0 without sidewalks)
+    facade_y: float  # lateral distance of the facades from the centreline
+    inter_x: float | None  # distance ahead of the crossing street's centre, None without one
+    cross_half: float  # half the crossing street's width
+
+    @property
+    def gap(self) -> tuple[float | None, float | None]:
+        """The x interval the crossing street (with its sidewalks) cuts out of the facades, or (None, None)."""
+        if self.inter_x is None:
+            return None, None
+        return self.inter_x - self.cross_half - self.walk, self.inter_x + self.cross_half + self.walk
+
+
+def _street_layout(ctx: ViewContext) -> _Street:
     surface, centre_style, edge_lines, sidewalks = road_style(ctx.road_class)
     half = max(ctx.road_width_m, 0.8) / 2.0
     walk = SIDEWALK_M if sidewalks else 0.0
     facade_y = half + (walk + SETBACK_M if walk else PATH_SETBACK_M)
-    near_x, far_x = -FAR_M, FAR_M
-
-    def ground_quad(x0: float, x1: float, y0: float, y1: float, fill) -> None:
-        poly = cam.project(((x0, y0, 0.0), (x1, y0, 0.0), (x1, y1, 0.0), (x0, y1, 0.0)))
-        if poly is not None:
-            draw.polygon(poly, fill=fill)
-
     inter_x = None
     if ctx.distance_to_intersection_m < INTERSECTION_CUE_M:
         inter_x = max(ctx.distance_to_intersection_m, 4.0 + half)
     cross_half = max(0.8 * half, 2.5)
+    return _Street(surface, centre_style, edge_lines, half, walk, facade_y, inter_x, cross_half)
 
+
+def _ground_quad(draw: ImageDraw.ImageDraw, cam: _Camera, x0: float, x1: float, y0: float, y1: float, fill) -> None:
+    poly = cam.project(((x0, y0, 0.0), (x1, y0, 0.0), (x1, y1, 0.0), (x0, y1, 0.0)))
+    if poly is not None:
+        draw.polygon(poly, fill=fill)
+
+
+def _ground_line(draw: ImageDraw.ImageDraw, cam: _Camera, st: _Street, y: float, width_m: float, colour,
+                 dashed: bool) -> None:
+    """A street-parallel marking at lateral offset y, interrupted by the crossing street."""
+    inter_x, cross_half = st.inter_x, st.cross_half
+    if dashed:
+        vis = cam.visible_x(y)
+        if vis is None:
+            return
+        x = -30.0
+        while x < 60.0:
+            if x + 3.0 < vis[0] or x > vis[1]:
+                pass
+            elif inter_x is None or not (inter_x - cross_half - 4 < x < inter_x + cross_half):
+                _ground_quad(draw, cam, x, x + 3.0, y - width_m, y + width_m, colour)
+            x += 8.0
+    elif inter_x is None:
+        _ground_quad(draw, cam, -FAR_M, FAR_M, y - width_m, y + width_m, colour)
+    else:
+        _ground_quad(draw, cam, -FAR_M, inter_x - cross_half - 4.0, y - width_m, y + width_m, colour)
+        _ground_quad(draw, cam, inter_x + cross_half, FAR_M, y - width_m, y + width_m, colour)
+
+
+def _draw_ground(draw: ImageDraw.ImageDraw, cam: _Camera, st: _Street, lanes: int) -> None:
+    """Ground plane: road, sidewalks, crossing street, lane and centre markings, edge lines, zebra."""
+    near_x, far_x = -FAR_M, FAR_M
+    half, walk, inter_x, cross_half = st.half, st.walk, st.inter_x, st.cross_half
     if walk:
-        ground_quad(near_x, far_x, half, half + walk, (176, 174, 170))
-        ground_quad(near_x, far_x, -half - walk, -half, (176, 174, 170))
-    ground_quad(near_x, far_x, -half, half, surface)
+        _ground_quad(draw, cam, near_x, far_x, half, half + walk, (176, 174, 170))
+        _ground_quad(draw, cam, near_x, far_x, -half - walk, -half, (176, 174, 170))
+    _ground_quad(draw, cam, near_x, far_x, -half, half, st.surface)
     if inter_x is not None:
-        ground_quad(inter_x - cross_half - walk, inter_x + cross_half + walk, -FAR_M, FAR_M, (176, 174, 170))
-        ground_quad(inter_x - cross_half, inter_x + cross_half, -FAR_M, FAR_M, surface)
+        _ground_quad(draw, cam, inter_x - cross_half - walk, inter_x + cross_half + walk, -FAR_M, FAR_M,
+                     (176, 174, 170))
+        _ground_quad(draw, cam, inter_x - cross_half, inter_x + cross_half, -FAR_M, FAR_M, st.surface)
 
     def line(y: float, width_m: float, colour, dashed: bool) -> None:
-        if dashed:
-            vis = cam.visible_x(y)
-            if vis is None:
-                return
-            x = -30.0
-            while x < 60.0:
-                if x + 3.0 < vis[0] or x > vis[1]:
-                    pass
-                elif inter_x is None or not (inter_x - cross_half - 4 < x < inter_x + cross_half):
-                    ground_quad(x, x + 3.0, y - width_m, y + width_m, colour)
-                x += 8.0
-        elif inter_x is None:
-            ground_quad(near_x, far_x, y - width_m, y + width_m, colour)
-        else:
-            ground_quad(near_x, inter_x - cross_half - 4.0, y - width_m, y + width_m, colour)
-            ground_quad(inter_x + cross_half, far_x, y - width_m, y + width_m, colour)
+        _ground_line(draw, cam, st, y, width_m, colour, dashed)
 
     white, yellow = (236, 236, 230), (232, 196, 40)
-    lanes = ctx.lanes
+    centre_style = st.centre_style
     centre_y = 0.0
     if lanes >= 2:
         lane_w = 2 * half / lanes
@@ -449,23 +528,30 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
     elif centre_style == "steps":
         for i in range(30):
             x = -10.0 + i * 1.2
-            ground_quad(x, x + 0.25, -half, half, (110, 110, 110))
-    if edge_lines:
+            _ground_quad(draw, cam, x, x + 0.25, -half, half, (110, 110, 110))
+    if st.edge_lines:
         line(half - 0.35, 0.08, white, dashed=False)
         line(-half + 0.35, 0.08, white, dashed=False)
     if inter_x is not None and walk:
         x0 = inter_x - cross_half - 4.0
         y = -half + 0.3
         while y < half - 0.3:
-            ground_quad(x0, x0 + 3.0, y, y + 0.5, white)
+            _ground_quad(draw, cam, x0, x0 + 3.0, y, y + 0.5, white)
             y += 1.0
 
-    # --- vertical objects, drawn far to near ------------------------------------------------------------
-    items: list[tuple[float, int, object]] = []  # (sort distance, tie-break, draw callable args)
-    gap_lo = inter_x - cross_half - walk if inter_x is not None else None
-    gap_hi = inter_x + cross_half + walk if inter_x is not None else None
-    levels = max(ctx.building_levels, 1.0)
 
+# A vertical object to draw: (sort distance, tie-break by kind, (kind, *its arguments)); drawn far to near.
+_Item = tuple[float, int, tuple]
+
+
+def _building_items(cam: _Camera, rnd: random.Random, st: _Street, building_levels: float, frame_bearing: float,
+                    dens_left: float, dens_right: float) -> tuple[list[_Item], dict[int, list[tuple[float, float]]]]:
+    """Building blocks along both sides (left = +1 first: the random stream depends on the order), and the
+    x extents of the blocks in front of the camera per side (signs hang on them)."""
+    items: list[_Item] = []
+    gap_lo, gap_hi = st.gap
+    facade_y = st.facade_y
+    levels = max(building_levels, 1.0)
     # Facade normals as compass azimuths (for sun shading): the left facade faces the street's right.
     normal_left = (frame_bearing + 90.0) % 360.0
     normal_right = (frame_bearing - 90.0) % 360.0
@@ -500,142 +586,147 @@ def render_view(ctx: ViewContext, size: int = 128) -> Image.Image:
                 # The depth of the block (away from the street) is 12 m; its near end wall faces the camera.
                 end_x = a if a > 0 else (b if b < 0 else None)
                 end_normal = (frame_bearing + (180.0 if end_x == a else 0.0)) % 360.0
-                items.append(
-                    (
-                        math.hypot(mid, facade_y) + 6.0,
-                        0,
-                        (
-                            "building",
-                            a,
-                            b,
-                            vis_front,
-                            y,
-                            side,
-                            height,
-                            n_storeys,
-                            _shade(colour, normal),
-                            end_x,
-                            _shade(colour, end_normal),
-                        ),
-                    )
-                )
+                items.append((
+                    math.hypot(mid, facade_y) + 6.0,
+                    0,
+                    ("building", a, b, vis_front, y, side, height, n_storeys, _shade(colour, normal), end_x,
+                     _shade(colour, end_normal)),
+                ))
+    return items, buildings_by_side
 
-    # Trees along both sides of the street.
+
+def _tree_items(rnd: random.Random, st: _Street, green: float) -> list[_Item]:
+    """Trees along both sides of the street: round(10 * green_share) per side."""
+    items: list[_Item] = []
     n_trees = round(10 * green)
-    tree_y = half + (walk * 0.5 if walk else 1.8)
+    tree_y = st.half + (st.walk * 0.5 if st.walk else 1.8)
     for side in (1, -1):
         for x in sorted(rnd.uniform(-25.0, 70.0) for _ in range(n_trees)):
-            items.append(
-                (math.hypot(x, tree_y), 1, ("tree", float(x), side * tree_y, rnd.uniform(0.85, 1.2)))
-            )
+            items.append((math.hypot(x, tree_y), 1, ("tree", float(x), side * tree_y, rnd.uniform(0.85, 1.2))))
+    return items
 
-    # Traffic light at the near right corner of the intersection.
-    if inter_x is not None and ctx.road_width_m >= 5.0:
-        px, py = inter_x - cross_half - 1.0, -(half + 0.6)
-        items.append((math.hypot(px, py), 2, ("light", px, py)))
 
-    # Storefront signs: the POIs, nearest first, on the visible facade slots nearest to the camera.
-    if ctx.poi_categories:
-        slots = []
-        for side in (1, -1):
-            y = side * (facade_y - 0.3)
-            vis = cam.visible_x(y, margin=1.0)
-            if vis is None:
+def _light_items(st: _Street, road_width_m: float) -> list[_Item]:
+    """Traffic light at the near right corner of the intersection."""
+    if st.inter_x is None or road_width_m < 5.0:
+        return []
+    px, py = st.inter_x - st.cross_half - 1.0, -(st.half + 0.6)
+    return [(math.hypot(px, py), 2, ("light", px, py))]
+
+
+def _sign_items(cam: _Camera, st: _Street, poi_categories: Sequence[str], size: int,
+                buildings_by_side: dict[int, list[tuple[float, float]]]) -> list[_Item]:
+    """Storefront signs: the POIs, nearest first, on the visible facade slots nearest to the camera."""
+    if not poi_categories:
+        return []
+    gap_lo, gap_hi = st.gap
+    slots = []
+    for side in (1, -1):
+        y = side * (st.facade_y - 0.3)
+        vis = cam.visible_x(y, margin=1.0)
+        if vis is None:
+            continue
+        offset = 2.5 if side < 0 else 0.0
+        k_lo = max(-12, math.ceil((max(vis[0], -1e4) - offset) / 5.0))
+        k_hi = min(23, math.floor((min(vis[1], 1e4) - offset) / 5.0))
+        for k in range(k_lo, k_hi + 1):
+            x = k * 5.0 + offset
+            p = cam.point(x, y, 3.6)
+            if p is None or p[2] < MIN_SIGN_DEPTH_M or not (0.06 * size < p[0] < 0.94 * size):
                 continue
-            offset = 2.5 if side < 0 else 0.0
-            k_lo = max(-12, math.ceil((max(vis[0], -1e4) - offset) / 5.0))
-            k_hi = min(23, math.floor((min(vis[1], 1e4) - offset) / 5.0))
-            for k in range(k_lo, k_hi + 1):
-                x = k * 5.0 + offset
-                p = cam.point(x, y, 3.6)
-                if p is None or p[2] < MIN_SIGN_DEPTH_M or not (0.06 * size < p[0] < 0.94 * size):
-                    continue
-                if gap_lo is not None and gap_lo - 2.0 < x < gap_hi + 2.0:
-                    continue
-                slots.append((p[2], x, side, y))
-        slots.sort()
-        for (_d, x, side, y), cat in zip(slots, ctx.poi_categories[:MAX_SIGNS], strict=False):
-            on_building = any(a <= x - 2.0 and x + 2.0 <= b for a, b in buildings_by_side[side])
-            items.append((math.hypot(x, y) + 5.0, 3, ("sign", x, y, poi_group(cat), on_building)))
+            if gap_lo is not None and gap_lo - 2.0 < x < gap_hi + 2.0:
+                continue
+            slots.append((p[2], x, side, y))
+    slots.sort()
+    items: list[_Item] = []
+    for (_d, x, side, y), cat in zip(slots, poi_categories[:MAX_SIGNS], strict=False):
+        on_building = any(a <= x - 2.0 and x + 2.0 <= b for a, b in buildings_by_side[side])
+        items.append((math.hypot(x, y) + 5.0, 3, ("sign", x, y, poi_group(cat), on_building)))
+    return items
 
+
+def _draw_items(draw: ImageDraw.ImageDraw, cam: _Camera, items: list[_Item]) -> None:
+    """Draw the vertical objects far to near (ties: buildings, trees, lights, signs)."""
+    drawers = {"building": _draw_building, "tree": _draw_tree, "light": _draw_light, "sign": _draw_sign}
     items.sort(key=lambda it: (-it[0], it[1]))
     for _key, _tb, item in items:
-        kind = item[0]
-        if kind == "building":
-            _, a, b, vis, y, side, height, n_storeys, face_rgb, end_x, end_rgb = item
-            y_back = y + side * 12.0
-            if end_x is not None:
-                poly = cam.project(
-                    ((end_x, y, 0.0), (end_x, y_back, 0.0), (end_x, y_back, height), (end_x, y, height))
-                )
-                if poly:
-                    draw.polygon(poly, fill=end_rgb)
-            if vis is None:
-                continue
-            fa, fb = max(a, vis[0]), min(b, vis[1])  # the facade part inside the view
-            if fb - fa < 0.05:
-                continue
-            poly = cam.project(((fa, y, 0.0), (fb, y, 0.0), (fb, y, height), (fa, y, height)))
-            if not poly:
-                continue
-            draw.polygon(poly, fill=face_rgb)
-            storey = height / n_storeys
-            wa, wb = max(a + 0.8, fa), min(b - 0.8, fb)
-            nearest = max(NEAR_M, min(cam.depth(wa, y), cam.depth(wb, y)))
-            if wb <= wa or cam.f * 0.4 * storey / nearest < 0.7:
-                continue  # window bands would be under a pixel high
-            dark = (face_rgb[0] // 2, face_rgb[1] // 2, face_rgb[2] // 2 + 20)
-            for k in range(min(n_storeys, 12)):
-                z0 = (k + 0.35) * storey
-                z1 = (k + 0.75) * storey
-                band = cam.project(((wa, y, z0), (wb, y, z0), (wb, y, z1), (wa, y, z1)))
-                if band:
-                    draw.polygon(band, fill=dark)
-        elif kind == "tree":
-            _, x, y, scale = item
-            top = cam.point(x, y, 4.6 * scale)
-            base = cam.point(x, y, 0.0)
-            if top is None or base is None:
-                continue
-            w = max(1, round(cam.f * 0.35 / base[2]))
-            draw.line((base[0], base[1], top[0], top[1]), fill=(96, 70, 44), width=w)
-            r = cam.f * 2.0 * scale / top[2]
-            draw.ellipse((top[0] - r, top[1] - 1.1 * r, top[0] + r, top[1] + 0.9 * r), fill=(44, 122, 50))
-        elif kind == "light":
-            _, x, y = item
-            base, top = cam.point(x, y, 0.0), cam.point(x, y, 4.2)
-            if base is None or top is None:
-                continue
-            w = max(1, round(cam.f * 0.18 / base[2]))
-            draw.line((base[0], base[1], top[0], top[1]), fill=(40, 40, 40), width=w)
-            r = cam.f * 0.28 / top[2]
-            draw.rectangle((top[0] - r, top[1] - 3.4 * r, top[0] + r, top[1]), fill=(25, 25, 25))
-            for j, c in enumerate(((230, 40, 30), (240, 190, 20), (40, 200, 70))):
-                cy = top[1] - 2.85 * r + j * 1.1 * r
-                draw.ellipse((top[0] - 0.6 * r, cy - 0.5 * r, top[0] + 0.6 * r, cy + 0.5 * r), fill=c)
-        elif kind == "sign":
-            _, x, y, group, on_building = item
-            colour, shape = GROUP_STYLES[group]
-            if not on_building:
-                base, top = cam.point(x, y, 0.0), cam.point(x, y, 3.0)
-                if base is not None and top is not None:
-                    w = max(1, round(cam.f * 0.12 / base[2]))
-                    draw.line((base[0], base[1], top[0], top[1]), fill=(70, 70, 70), width=w)
-            poly = cam.project(((x - 2.0, y, 3.0), (x + 2.0, y, 3.0), (x + 2.0, y, 4.3), (x - 2.0, y, 4.3)))
-            if not poly:
-                continue
-            draw.polygon(poly, fill=colour)
-            c = cam.point(x, y, 3.65)
-            if c is None or shape == "none":
-                continue
-            u, v, d = c
-            r = cam.f * 0.5 / d
-            icon = (255, 255, 255) if group != "shopping" else (40, 40, 40)
-            _draw_icon(draw, shape, u, v, r, icon)
+        drawers[item[0]](draw, cam, *item[1:])
 
-    tiles = _noise_tiles(size)
-    # (img + tile) / 1 - NOISE_AMPLITUDE, clipped to [0, 255]: one C pass for signed, saturating noise.
-    return ImageChops.add(img, tiles[ctx.seed % len(tiles)], 1.0, -NOISE_AMPLITUDE)
+
+def _draw_building(draw: ImageDraw.ImageDraw, cam: _Camera, a: float, b: float, vis, y: float, side: int,
+                   height: float, n_storeys: int, face_rgb, end_x: float | None, end_rgb) -> None:
+    """A block: its end wall facing the camera, its facade inside the view, one window band per storey."""
+    y_back = y + side * 12.0
+    if end_x is not None:
+        poly = cam.project(((end_x, y, 0.0), (end_x, y_back, 0.0), (end_x, y_back, height), (end_x, y, height)))
+        if poly:
+            draw.polygon(poly, fill=end_rgb)
+    if vis is None:
+        return
+    fa, fb = max(a, vis[0]), min(b, vis[1])  # the facade part inside the view
+    if fb - fa < 0.05:
+        return
+    poly = cam.project(((fa, y, 0.0), (fb, y, 0.0), (fb, y, height), (fa, y, height)))
+    if not poly:
+        return
+    draw.polygon(poly, fill=face_rgb)
+    storey = height / n_storeys
+    wa, wb = max(a + 0.8, fa), min(b - 0.8, fb)
+    nearest = max(NEAR_M, min(cam.depth(wa, y), cam.depth(wb, y)))
+    if wb <= wa or cam.f * 0.4 * storey / nearest < 0.7:
+        return  # window bands would be under a pixel high
+    dark = (face_rgb[0] // 2, face_rgb[1] // 2, face_rgb[2] // 2 + 20)
+    for k in range(min(n_storeys, 12)):
+        z0 = (k + 0.35) * storey
+        z1 = (k + 0.75) * storey
+        band = cam.project(((wa, y, z0), (wb, y, z0), (wb, y, z1), (wa, y, z1)))
+        if band:
+            draw.polygon(band, fill=dark)
+
+
+def _draw_tree(draw: ImageDraw.ImageDraw, cam: _Camera, x: float, y: float, scale: float) -> None:
+    top = cam.point(x, y, 4.6 * scale)
+    base = cam.point(x, y, 0.0)
+    if top is None or base is None:
+        return
+    w = max(1, round(cam.f * 0.35 / base[2]))
+    draw.line((base[0], base[1], top[0], top[1]), fill=(96, 70, 44), width=w)
+    r = cam.f * 2.0 * scale / top[2]
+    draw.ellipse((top[0] - r, top[1] - 1.1 * r, top[0] + r, top[1] + 0.9 * r), fill=(44, 122, 50))
+
+
+def _draw_light(draw: ImageDraw.ImageDraw, cam: _Camera, x: float, y: float) -> None:
+    base, top = cam.point(x, y, 0.0), cam.point(x, y, 4.2)
+    if base is None or top is None:
+        return
+    w = max(1, round(cam.f * 0.18 / base[2]))
+    draw.line((base[0], base[1], top[0], top[1]), fill=(40, 40, 40), width=w)
+    r = cam.f * 0.28 / top[2]
+    draw.rectangle((top[0] - r, top[1] - 3.4 * r, top[0] + r, top[1]), fill=(25, 25, 25))
+    for j, c in enumerate(((230, 40, 30), (240, 190, 20), (40, 200, 70))):
+        cy = top[1] - 2.85 * r + j * 1.1 * r
+        draw.ellipse((top[0] - 0.6 * r, cy - 0.5 * r, top[0] + 0.6 * r, cy + 0.5 * r), fill=c)
+
+
+def _draw_sign(draw: ImageDraw.ImageDraw, cam: _Camera, x: float, y: float, group: str, on_building: bool) -> None:
+    """A storefront panel in the group's colour with its icon; on a post where no building stands behind."""
+    colour, shape = GROUP_STYLES[group]
+    if not on_building:
+        base, top = cam.point(x, y, 0.0), cam.point(x, y, 3.0)
+        if base is not None and top is not None:
+            w = max(1, round(cam.f * 0.12 / base[2]))
+            draw.line((base[0], base[1], top[0], top[1]), fill=(70, 70, 70), width=w)
+    poly = cam.project(((x - 2.0, y, 3.0), (x + 2.0, y, 3.0), (x + 2.0, y, 4.3), (x - 2.0, y, 4.3)))
+    if not poly:
+        return
+    draw.polygon(poly, fill=colour)
+    c = cam.point(x, y, 3.65)
+    if c is None or shape == "none":
+        return
+    u, v, d = c
+    r = cam.f * 0.5 / d
+    icon = (255, 255, 255) if group != "shopping" else (40, 40, 40)
+    _draw_icon(draw, shape, u, v, r, icon)
 
 
 def _draw_icon(draw: ImageDraw.ImageDraw, shape: str, u: float, v: float, r: float, fill) -> None:

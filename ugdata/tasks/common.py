@@ -37,8 +37,7 @@ def evaluable_problem(out: TaskOutput) -> str | None:
     """Why a written task could not be evaluated (None: it can): ugbench scores the val and test splits, so
     a ranking task needs a query with positives there, and a probe task a split among them with two or more
     spatial cross-validation folds."""
-    spec = out.spec
-    if spec.protocol == "probe":
+    if "targets" in out.tables:  # a probe task (targets.parquet) rather than a ranking one
         t = out.tables.get("targets")
         if t is None or t.empty:
             return "no perception targets"
@@ -99,10 +98,6 @@ def cap_sample(df: pd.DataFrame, max_n: int, seed: int, by: str = "split") -> pd
     for _, g in df.groupby(by, sort=True):
         parts.append(g.sample(n=min(len(g), max_n), random_state=seed).sort_index() if len(g) > max_n else g)
     return pd.concat(parts) if parts else df.iloc[:0]
-
-
-def eval_views(inp: TaskInputs) -> pd.DataFrame:
-    return inp.views[inp.views.split.isin(EVAL_SPLITS)]
 
 
 def image_corpus(views: pd.DataFrame) -> pd.DataFrame:

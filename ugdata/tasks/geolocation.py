@@ -17,10 +17,12 @@ from ugdata.tasks.common import (
     near_neighbours,
     queries_frame,
 )
+from ugdata.tasks.registry import register_builder
 
 NAME = "geoloc_rank"
 
 
+@register_builder(NAME, order=10)
 def build(inp: TaskInputs) -> TaskOutput | None:
     docs = inp.point_docs[inp.point_docs.split.isin(EVAL_SPLITS)].reset_index(drop=True)
     if len(docs) < 2:
@@ -46,14 +48,13 @@ def build(inp: TaskInputs) -> TaskOutput | None:
         "lat": docs.lat.astype(float), "lon": docs.lon.astype(float), "kind": "location", "split": docs.split,
     })
     spec = TaskSpec(
-        name=NAME, family="geolocation",
-        description="Rank candidate location descriptions (street, nearest intersection, nearby places) for a "
+        name=NAME, description="Rank candidate location descriptions (street, nearest intersection, nearby places) for a "
                     "street view; negatives are the nearest other view points (>= 25 m away).",
-        main_score="hit@5", query_modalities=["image", "graph"], doc_modalities=["text", "graph"],
+        query_modalities=["image", "graph"], doc_modalities=["text", "graph"],
         instructions={"query": "Represent this street view for finding where it was taken.",
                       "document": "Represent this location description for matching street views."},
-        protocol="local", splits=list(EVAL_SPLITS),
-        extra={"metrics": ["hit@1", "hit@3", "hit@5", "hit@10", "mrr"], "geo_radii_m": [50, 100, 500, 1000]},
+        splits=list(EVAL_SPLITS),
+
     )
     return TaskOutput(spec, {"queries": queries_frame(rows), "corpus": corpus.reset_index(drop=True)})
 

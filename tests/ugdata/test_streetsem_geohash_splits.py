@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from ugbench.streetsem import geohash as gh
-from ugbench.streetsem.splits import assign_splits
-from ugbench.streetsem.synthetic import synthetic_streetsem
+from ugdata.streetsem import geohash as gh
+from ugdata.streetsem.splits import assign_splits
+from ugdata.streetsem.synthetic import synthetic_streetsem
 
 
 def test_geohash_published_values():

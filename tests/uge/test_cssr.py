@@ -1,15 +1,31 @@
-"""CSSR: shapes, finite and decreasing losses, deterministic batch-independent inference, training beats
-an untrained model on held-out retrieval, checkpoints round-trip and load through the ugbench registry."""
+"""CSSR (uge/cssr): shapes, finite and decreasing losses, deterministic batch-independent inference, training
+beats an untrained model on held-out retrieval, checkpoints round-trip and load through the ugbench registry,
+and a checkpoint saved before the move (loader `ugbench.streetsem.model:load_checkpoint`) still evaluates."""
+
+import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from ugbench.streetsem.data import QUERY_TYPES
-from ugbench.streetsem.encoder import CSSREncoder
-from ugbench.streetsem.losses import geo_soft_target, multi_positive_infonce, uncertainty_weighted
-from ugbench.streetsem.model import CSSR, CSSRConfig, geohash_ids
-from ugbench.streetsem.train import TrainConfig, compute_losses, evaluate_encoder, train_cssr
+from ugbench.streetsem.evaluation import evaluate_encoder as benchmark_scores
+from ugdata.streetsem.data import QUERY_TYPES
+from ugdata.streetsem.splits import assign_splits
+from ugdata.streetsem.synthetic import synthetic_streetsem
+from uge.cssr.encoder import LOADER, CSSREncoder
+from uge.cssr.losses import geo_soft_target, multi_positive_infonce, uncertainty_weighted
+from uge.cssr.model import CSSR, CSSRConfig, geohash_ids
+from uge.cssr.train import TrainConfig, compute_losses, evaluate_encoder, train_cssr
+
+PRE_MOVE_LOADER = "ugbench.streetsem.model:load_checkpoint"  # what CSSR checkpoints saved before issue 13 hold
+
+
+@pytest.fixture(scope="module")
+def table():
+    """400 views (100 panoramas x 4 FoVs) with signal, split 80/10/10 over (image, fov) pairs."""
+    return assign_splits(synthetic_streetsem(100, noise=0.6, seed=3), seed=0)
 
 
 def _batch(t, n):
@@ -91,14 +107,18 @@ def test_trained_beats_untrained_on_held_out(table, trained):
     test = table.split_rows("test")
     torch.manual_seed(0)
     untrained = CSSREncoder(CSSR(CSSRConfig.tiny(table.image_dim, table.text_dim, 80)), [])
-    s_t = evaluate_encoder(trained.encoder, test)
-    s_u = evaluate_encoder(untrained, test)
+    s_t = benchmark_scores(trained.encoder, test)  # the benchmark's scoring (ugbench.streetsem.evaluation)
+    s_u = benchmark_scores(untrained, test)
     assert s_t["n_queries"] == 5 * len(test) == 200
     assert s_t["recall_at_10"] > s_u["recall_at_10"] + 0.3, (s_t["recall_at_10"], s_u["recall_at_10"])
     assert s_t["mrr"] > s_u["mrr"]
     assert s_t["fov_accuracy"] > 0.4  # chance is 0.25; FoV input hidden
     assert trained.history[-1]["train_loss"] < trained.history[0]["train_loss"]
     assert all(f"{q}/recall_at_10" in s_t for q in QUERY_TYPES)
+    # the trainer's own validation score (uge) agrees with the benchmark's on untied embeddings
+    own = evaluate_encoder(trained.encoder, test, chunk=64)  # chunked: the means must still be exact
+    assert own["recall_at_10"] == s_t["recall_at_10"] and own["mrr"] == pytest.approx(s_t["mrr"], abs=1e-9)
+    assert own["fov_accuracy"] == s_t["fov_accuracy"] and own["n_queries"] == 200
 
 
 def test_checkpoint_round_trip_and_registry(tmp_path, table, trained):
@@ -115,3 +135,50 @@ def test_checkpoint_round_trip_and_registry(tmp_path, table, trained):
 
     with pytest.raises(UserError, match="no text encoder"):
         back.encode([EncodeItem(text="a quiet street")], task_name="streetsem", side="query")
+
+
+def test_pre_move_loader_string_resolves_to_uge():
+    from ugcore.imports import import_attr
+    from uge.cssr.model import load_checkpoint
+
+    assert LOADER == "uge.cssr.model:load_checkpoint"
+    assert import_attr(PRE_MOVE_LOADER) is load_checkpoint is import_attr(LOADER)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    from ugdata.testing import small_build
+
+    return small_build(tmp_path_factory.mktemp("ud") / "small", n_views=120, seed=0)
+
+
+def test_pre_move_checkpoint_evaluates_through_ugbench(tmp_path, small_data):
+    """`uge cssr train` on a small build, its checkpoint rewritten to name the pre-move loader (what a
+    checkpoint saved by `ugbench streetsem train` holds), then `ugbench evaluate --model DIR`: it resolves to
+    the cssr adapter, loads through ugcore.imports.MOVED and scores the same as the current checkpoint."""
+    from ugbench.cli import app as ugbench_app
+    from ugbench.models.registry import resolve
+    from uge.cli import app as uge_app
+
+    runner = CliRunner()
+    ck = tmp_path / "cssr"
+    r = runner.invoke(uge_app, ["cssr", "train", "--ugdata", str(small_data), "--out", str(ck), "--tiny",
+                                "--epochs", "2", "--batch-size", "64", "--lr", "3e-3", "--warmup-epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((ck / "ugbench_model.json").read_text())["loader"] == LOADER
+    old = tmp_path / "cssr-pre-move"
+    shutil.copytree(ck, old)
+    spec = json.loads((old / "ugbench_model.json").read_text())
+    (old / "ugbench_model.json").write_text(json.dumps({**spec, "loader": PRE_MOVE_LOADER}))
+    assert resolve(str(old)).name == "cssr"
+    scores = {}
+    for name, model in (("current", ck), ("pre-move", old)):
+        out = tmp_path / f"results-{name}"
+        r = runner.invoke(ugbench_app, ["evaluate", "--model", str(model), "--data", str(small_data), "--tasks",
+                                        "streetsem_text2view", "--output", str(out), "--cache-dir",
+                                        str(tmp_path / "cache")])
+        assert r.exit_code == 0, r.output
+        [res] = [json.loads(f.read_text()) for f in out.rglob("streetsem_text2view*.json")]
+        scores[name] = res["scores"]["test"]
+        assert res["model"]["metadata"]["adapter"] == "cssr"
+    assert scores["pre-move"] == scores["current"] and 0.0 <= scores["current"]["main_score"] <= 1.0

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ugbench.streetsem.data import QUERY_TYPES
-from ugbench.streetsem.lmdb_store import HEADER_KEY, load_dir, load_lmdb, write_lmdb
-from ugbench.streetsem.synthetic import synthetic_streetsem
 from ugcore.errors import DataError, UserError
+from ugdata.streetsem.data import QUERY_TYPES
+from ugdata.streetsem.lmdb_store import HEADER_KEY, load_dir, load_lmdb, write_lmdb
+from ugdata.streetsem.synthetic import synthetic_streetsem
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from st_moe_pytorch import MoE, SparseMoEBlock
 from torch import nn
 
-from .geohash import BASE32
+from ugdata.streetsem.geohash import BASE32
 
 GH_PAD, GH_BOS, GH_EOS, GH_UNK = 0, 1, 2, 3
 GH_VOCAB = 4 + len(BASE32)
