@@ -1,6 +1,6 @@
 """Licences travel: per-image license/creator/attribution_url/provider from the views table into the dataset, the
 card and the manifest; `ugdata check --require-license` fails images of unknown licence; synthetic builds keep
-their schema and card (their pinned fingerprint: tests/leaderboard/test_pinned_data_rebuilds.py)."""
+their schema and card (their pinned fingerprint: tests/ugbench/leaderboard/test_pinned_data_rebuilds.py)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,6 @@ putting the root first; this does the same for `pytest tests/leaderboard`.
 import sys
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[2])
+_ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)

@@ -52,6 +52,6 @@ def test_benchmark_errors(tmp_path, content, message):
 def test_shipped_files_load():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "leaderboards"
+    root = Path(__file__).resolve().parents[3] / "leaderboards"
     assert load_benchmark(root / "ugbench.benchmark.json").name == "ugbench"
     assert load_leaderboard(root / "ugbench.json").entries

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-# As in tests/leaderboard/conftest.py: make `import ugbench` resolve to the real package, not tests/ugbench.
-_ROOT = str(Path(__file__).resolve().parents[2])
+# As in tests/ugbench/leaderboard/conftest.py: make `import ugbench` resolve to the real package, not tests/ugbench.
+_ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 

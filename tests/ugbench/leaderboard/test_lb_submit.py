@@ -260,7 +260,7 @@ def test_published_entries_carry_no_local_paths():
 
     from ugbench.leaderboard.models import public_name
 
-    text = (Path(__file__).resolve().parents[2] / "leaderboards" / "ugbench.json").read_text()
+    text = (Path(__file__).resolve().parents[3] / "leaderboards" / "ugbench.json").read_text()
     board = json.loads(text)
     for e in board["entries"]:
         assert not Path(e["source"]["path"]).is_absolute(), e["source"]["path"]

@@ -14,7 +14,7 @@ import ugdata
 from ugbench.leaderboard.benchmark import load_benchmark
 from ugdata.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_declared_build_reproduces_the_pinned_fingerprint(tmp_path):

@@ -20,7 +20,7 @@ from ugbench.leaderboard.models import json_schema
 from ugbench.leaderboard.verify import verify
 from ugbench.results_schema import TaskResult
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TASKS = ("geoloc_rank", "retrieval_image2image", "grounding_nearest_poi")  # three families
 
 
