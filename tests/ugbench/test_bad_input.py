@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-
-from ugbench.cli import main
+from cli_checks import run_cli
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["ugbench", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, "ugbench", *args)
+    return code, err
 
 
 def _evaluate(capsys, monkeypatch, model, data, out, *extra):

@@ -5,25 +5,17 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 
 import pytest
-
-from ugbench.cli import main
+from cli_checks import run_cli
 
 TASKS = "geoloc_rank,retrieval_image2image"
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["ugbench", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")  # rich: no wrapping inside a message
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, "ugbench", *args)
+    return code, err
 
 
 def _evaluate(capsys, monkeypatch, model, data, out, *extra):

@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import pandas as pd
-
-from ugbench.cli import main
+from cli_checks import run_cli
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["ugbench", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")  # rich: no wrapping inside a message
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, "ugbench", *args)
+    return code, err
 
 
 def test_evaluate_refuses_an_edited_task_file(mock_data, tmp_path, capsys, monkeypatch):

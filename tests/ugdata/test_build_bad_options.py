@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_checks import run_cli
 from PIL import Image
 from ugdata_town import DLAT, DLON, LAT0, LON0
 
 
 def _cli(capsys, monkeypatch, *args, prog="ugdata") -> tuple[int, str, str]:
-    if prog == "ugdata":
-        from ugdata.cli import main
-    else:
-        from ugbench.cli import main
-    monkeypatch.setattr(sys, "argv", [prog, *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")  # rich: no wrapping inside a message
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(capsys, monkeypatch, prog, *args)
 
 
 def _error_line(err: str) -> str:

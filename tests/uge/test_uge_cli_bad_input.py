@@ -4,24 +4,15 @@ killed, by train.stop_after_steps) reaches the shell."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import yaml
+from cli_checks import run_cli
 from conftest import standin_config
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    from uge.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["uge", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, "uge", *args)
+    return code, err
 
 
 @pytest.mark.parametrize("override,needle", [

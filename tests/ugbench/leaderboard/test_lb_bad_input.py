@@ -5,23 +5,14 @@ leaderboard (or whatever else was there) byte for byte as it was."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from cli_checks import run_cli
 from lb_helpers import GEO, PERC, edit_json, make_spec, random_scores, write_results
-
-from ugbench.cli import main
 
 
 def _cli(capsys, monkeypatch, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["ugbench", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "1000")
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err = run_cli(capsys, monkeypatch, "ugbench", *args)
+    return code, err
 
 
 def _error_lines(err: str) -> list[str]:
