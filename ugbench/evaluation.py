@@ -3,7 +3,9 @@
 Flow per task: runner (ugbench.runners.runner_for(task): FAMILY_RUNNERS[family] or the task's own) -> scores per split -> TaskResult (validated
 by ugbench.results_schema) -> OUTPUT/<model-slug>/<task>.json written atomically by the main process. A task
 whose results file exists is skipped unless `overwrite=True` (nothing already written is lost); a failing
-task raises before anything of it is written. The summary (summary.json, summary.md) covers every results
+task raises before anything of it is written. Each score carries a 95% bootstrap interval (scores[split]["ci95"],
+ugbench.stats); the per-query values behind them go to OUTPUT/<model-slug>/<task>.perquery.parquet (for
+`ugbench compare`; `ugbench submit` lists it among ignored files). The summary (summary.json, summary.md) covers every results
 file in the model's folder.
 """
 
@@ -114,10 +116,12 @@ def evaluate(
     show_progress: bool = True,
     chunk_size: int = DEFAULT_CHUNK,
     console=None,
+    save_predictions: bool = False,
 ) -> list[dict]:
     """Evaluate `model` (a registry name, a path, or a model object) on `tasks` of the UGData at `data_dir`.
 
     Returns the results (dicts in the TaskResult schema) of the tasks run or found already written.
+    save_predictions: also write OUTPUT/<model-slug>/predictions/<task>/ (see `write_predictions`).
     """
     from rich.console import Console
 
@@ -177,7 +181,7 @@ def evaluate(
                 continue
         try:
             results.append(_run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main,
-                                    console))
+                                    console, save_predictions))
         except UserError as e:  # this task's data or the model's output for it: report, go on with the rest
             if len(metas) == 1:
                 raise
@@ -249,8 +253,9 @@ def _cuda() -> bool:
         return False
 
 
-def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main, console) -> dict:
-    ctx = RunContext(ud=ud, encoder=encoder, seed=seed, splits=splits)
+def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target, is_main, console,
+             save_predictions=False) -> dict:
+    ctx = RunContext(ud=ud, encoder=encoder, seed=seed, splits=splits, save_predictions=save_predictions)
     ctx.timings["model_load"] = t_load
     enc_before = encoder.encode_seconds
     encoder.chunks_by_rank = {}
@@ -280,12 +285,75 @@ def _run_one(meta, ud, encoder, model_obj, seed, splits, config, t_load, target,
     )
     doc = result.model_dump(mode="json")
     if target is not None and is_main:
+        if ctx.per_query:  # before the results file: a results file never names a missing or stale sidecar
+            write_per_query(per_query_path(target), ctx.per_query, meta.name)
+        else:
+            per_query_path(target).unlink(missing_ok=True)
         write_json_atomic(target, doc)
+        if save_predictions and ctx.predictions:
+            write_predictions(target.parent / "predictions" / meta.name, ctx.predictions, meta.name, set(scores))
     for split, why in ctx.skipped_splits.items():
         console.print(f"[yellow]{meta.name}: split '{split}' not scored ({why})[/]")
     main = {s: v["main_score"] for s, v in scores.items()}
     console.print(f"[green]{meta.name}[/]: {meta.main_score} " + ", ".join(f"{s}={v:.4f}" for s, v in main.items()))
     return doc
+
+
+PER_QUERY_SUFFIX = ".perquery.parquet"
+
+
+def per_query_path(results_file: Path) -> Path:
+    """The per-query sidecar of OUTPUT/<model>/<task>.json: OUTPUT/<model>/<task>.perquery.parquet."""
+    return results_file.with_name(results_file.stem + PER_QUERY_SUFFIX)
+
+
+def write_per_query(path: Path, frames: list, task: str) -> None:
+    """One row per (split, query_id) with each metric's per-query value (NaN where a frame lacks it):
+    the values the results' means and intervals are computed from, for `ugbench compare`."""
+    import io
+
+    import pandas as pd
+
+    from ugcore.atomic import write_bytes_atomic
+
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "task", task)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def write_predictions(folder: Path, pred: dict, task: str, splits: set[str]) -> None:
+    """Per-query outputs of one task, per scored split:
+
+    ranking: <split>.run (TREC run: `qid Q0 docid rank score tag`, each query's candidates, or its top
+             GLOBAL_DEPTH documents in the global protocol, by score descending, ties by doc id as trec_eval
+             orders them) and <split>.qrels (`qid 0 docid 1`, binary relevance); ranx or trec_eval recompute
+             the metrics from these exactly when the model produces no tied scores; with ties ugbench reports
+             the expected value over the tied orderings (ugcore/ranking.py), which one sorted run cannot show.
+    probe:   <split>.csv: image_id, target, fold, y_true, y_pred (the out-of-fold prediction that is scored).
+    """
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if pred.get("kind") == "ranking":
+        runs: dict[str, list[str]] = {s: [] for s in splits}
+        for _i, (split, qid, docs, sc) in sorted(pred["run"].items()):
+            if split not in runs:
+                continue
+            order = sorted(range(len(docs)), key=lambda j: (-float(sc[j]), str(docs[j])))
+            runs[split] += [f"{qid} Q0 {docs[j]} {r} {float(sc[j])!r} ugbench" for r, j in enumerate(order, 1)]
+        qrels: dict[str, list[str]] = {s: [] for s in splits}
+        for split, qid, doc in pred["qrels"]:
+            if split in qrels:
+                qrels[split].append(f"{qid} 0 {doc} 1")
+        for split in splits:
+            write_text_atomic(folder / f"{split}.run", "\n".join(runs[split]) + "\n")
+            write_text_atomic(folder / f"{split}.qrels", "\n".join(qrels[split]) + "\n")
+    elif pred.get("kind") == "probe":
+        df = pd.concat(pred["rows"], ignore_index=True)
+        for split in splits:
+            write_text_atomic(folder / f"{split}.csv", df[df["split"] == split].drop(columns="split").to_csv(index=False))
 
 
 def _jsonable(obj):
@@ -309,22 +377,29 @@ def write_summary(out_dir: Path, console=None) -> dict:
         except Exception:
             continue
         for split, sc in doc.scores.items():
+            ci = (sc.get("ci95") or {}).get(doc.task.main_score)
             rows.append({"task": doc.task.name, "family": doc.task.family, "split": split,
-                         "main_score": doc.task.main_score, "value": sc["main_score"]})
+                         "main_score": doc.task.main_score, "value": sc["main_score"],
+                         "ci95": list(ci) if ci is not None else None})
     if not rows:
         return {}
     model = json.loads(next(p for p in sorted(out_dir.glob("*.json")) if p.name != "summary.json").read_text())
     summary = {"model": model["model"]["name"], "results": rows}
     write_json_atomic(out_dir / "summary.json", summary)
-    md = [f"# UGBench results: {summary['model']}", "", "| task | family | split | main score | value |",
-          "|---|---|---|---|---|"]
-    md += [f"| {r['task']} | {r['family']} | {r['split']} | {r['main_score']} | {r['value']:.4f} |" for r in rows]
+    md = [f"# UGBench results: {summary['model']}", "", "| task | family | split | main score | value | 95% CI |",
+          "|---|---|---|---|---|---|"]
+    md += [f"| {r['task']} | {r['family']} | {r['split']} | {r['main_score']} | {r['value']:.4f} | {_ci(r['ci95'])} |"
+           for r in rows]
     write_text_atomic(out_dir / "summary.md", "\n".join(md) + "\n")
     if console is not None:
         table = Table(title=f"UGBench: {summary['model']}")
-        for c in ("task", "split", "main score", "value"):
-            table.add_column(c, justify="right" if c == "value" else "left")
+        for c in ("task", "split", "main score", "value", "95% CI"):
+            table.add_column(c, justify="right" if c in ("value", "95% CI") else "left")
         for r in rows:
-            table.add_row(r["task"], r["split"], r["main_score"], f"{r['value']:.4f}")
+            table.add_row(r["task"], r["split"], r["main_score"], f"{r['value']:.4f}", _ci(r["ci95"]))
         console.print(table)
     return summary
+
+
+def _ci(ci) -> str:
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-"

@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RESULTS_SCHEMA_VERSION = "1.0"
+# 1.1 (compatible with 1.0): scores[split]["ci95"] = {metric: [lo, hi]}, 95% seeded bootstrap intervals over
+# queries (ugbench.stats); per-target / per-qtype breakdowns carry their own "ci95". 1.0 files stay valid.
+RESULTS_SCHEMA_VERSION = "1.1"
 
 
 class TaskInfo(BaseModel):
@@ -69,4 +71,12 @@ class TaskResult(BaseModel):
             for name, value in metrics.items():
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"scores['{split}']['{name}'] is {value}; scores must be finite")
+            ci = metrics.get("ci95", {})
+            if not isinstance(ci, dict):
+                raise ValueError(f"scores['{split}']['ci95'] must map metric -> [lo, hi]")
+            for name, lohi in ci.items():
+                ok = (isinstance(lohi, (list, tuple)) and len(lohi) == 2
+                      and all(isinstance(x, (int, float)) and math.isfinite(x) for x in lohi) and lohi[0] <= lohi[1])
+                if not ok:
+                    raise ValueError(f"scores['{split}']['ci95']['{name}'] is {lohi!r}; expected finite [lo, hi], lo <= hi")
         return v

@@ -66,7 +66,8 @@ def test_degenerate_features_score_at_chance(model, data_with_classes, tmp_path)
         labels = targets.loc[targets.split == split, "landuse"]
         assert sc["targets"]["landuse"]["accuracy"] == pytest.approx(labels.value_counts(normalize=True).max())
         for v in sc["targets"].values():
-            assert all(np.isfinite(x) for x in v.values())
+            assert all(np.isfinite(x) for k, x in v.items() if k != "ci95")
+            assert all(np.isfinite(lohi).all() for lohi in v["ci95"].values())  # its intervals (issue 14)
 
 
 def test_informative_features_are_probed(data_with_classes, tmp_path, custom_module):

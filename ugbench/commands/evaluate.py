@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", "-b", help="Items per model.encode call."),
         splits: Optional[str] = typer.Option(None, "--splits", help="Comma-separated splits to score "
                                              "(default: each task's own, usually val,test)."),
-        seed: int = typer.Option(0, "--seed", help="Seed for the perception probes (recorded in results; ranking ties are scored as expected values, no seed)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals (ci95) and the perception probes (recorded in results; ranking ties are scored as expected values, no seed)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Recompute existing results and re-encode "
                                        "cached embeddings."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Embedding cache folder (default "
@@ -38,6 +38,10 @@ def register(app: typer.Typer) -> None:
         chunk_size: int = typer.Option(1024, "--chunk-size", help="Items per cache chunk: the unit of resuming "
                                        "and of sharding across processes."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+        save_predictions: bool = typer.Option(False, "--save-predictions", help="Also write per-query outputs to "
+                                              "OUTPUT/<model-slug>/predictions/<task>/: each ranking task's run and "
+                                              "qrels per split (TREC format, for ranx / trec_eval), each probe's "
+                                              "out-of-fold predictions as CSV."),
     ) -> None:
         """Evaluate one model on UGBench tasks.
 
@@ -62,5 +66,5 @@ def register(app: typer.Typer) -> None:
             model, data, tasks=tasks, output=output, batch_size=batch_size,
             splits=[s for s in splits.split(",") if s] if splits else None, seed=seed, overwrite=overwrite,
             cache_dir=None if no_cache else (cache_dir or default_cache_dir()), device=device,
-            model_options=options, show_progress=not quiet, chunk_size=chunk_size,
+            model_options=options, show_progress=not quiet, chunk_size=chunk_size, save_predictions=save_predictions,
         )

@@ -43,9 +43,14 @@ def classification_scores(y_true, y_pred) -> dict[str, float]:
 def pairwise_choice_accuracy(score_a, score_b, a_wins) -> float:
     """a_wins[i] is True when item a of pair i is the true winner."""
     score_a = np.asarray(score_a, dtype=np.float64)
-    score_b = np.asarray(score_b, dtype=np.float64)
-    a_wins = np.asarray(a_wins, dtype=bool)
     if score_a.size == 0:
         raise ValueError("no pairs to score")
-    correct = np.where(score_a == score_b, 0.5, ((score_a > score_b) == a_wins).astype(np.float64))
-    return float(np.mean(correct))
+    return float(np.mean(pair_correct(score_a, score_b, a_wins)))
+
+
+def pair_correct(score_a, score_b, a_wins) -> np.ndarray:
+    """Per pair: 1 when the predicted winner is the true one, 0.5 for a predicted tie, else 0."""
+    score_a = np.asarray(score_a, dtype=np.float64)
+    score_b = np.asarray(score_b, dtype=np.float64)
+    a_wins = np.asarray(a_wins, dtype=bool)
+    return np.where(score_a == score_b, 0.5, ((score_a > score_b) == a_wins).astype(np.float64))

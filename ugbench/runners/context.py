@@ -19,6 +19,10 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     instructions: dict[str, str | None] = field(default_factory=dict)  # filled by the runner
     skipped_splits: dict[str, str] = field(default_factory=dict)  # split -> why it could not be scored
+    # per-query (per-pair) metric values, one frame per runner call: columns split, query_id, metric...
+    per_query: list = field(default_factory=list)
+    save_predictions: bool = False  # `--save-predictions`: runners fill `predictions` (see evaluation.write_predictions)
+    predictions: dict = field(default_factory=dict)
 
     def spec(self, meta):
         """The task's data facts (task.json); its scoring facts are `meta`'s alone."""

@@ -17,6 +17,9 @@ higher): pairwise-choice accuracy compares the out-of-fold regression prediction
 two images (both in the same split, so both have out-of-fold predictions).
 Reported: per target under `targets`, their means as r2 / spearman / accuracy / macro_f1, and
 pairwise_accuracy.
+Intervals: every score carries a 95% seeded bootstrap interval (`ci95`, ugbench.stats): the per-target scores
+and their means are recomputed on resamples of the split's items, pairwise_accuracy's on resamples of its
+pairs; each pair's 0 / 0.5 / 1 goes to ctx.per_query (for `ugbench compare`).
 
 Fold intercepts: a fold's probe predicts intercept + w.z(x), where z is x standardised on the training
 folds and the intercept is the training folds' target mean (the standardised features are centred
@@ -62,7 +65,8 @@ import pandas as pd
 from ugcore.errors import DataError
 
 from ..encoding import ItemTable, graphs_of, opt_float
-from ..metrics.probe import classification_scores, pairwise_choice_accuracy, regression_scores
+from ..metrics.probe import classification_scores, pair_correct, pairwise_choice_accuracy, regression_scores
+from ..stats import bootstrap_ci, bootstrap_stat_ci
 
 PROBE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 DEGENERATE_RTOL = 1e-6  # relative spread below which a feature column counts as constant (float32 noise)
@@ -136,6 +140,66 @@ def _constant(y: np.ndarray, classify: bool) -> np.ndarray:
     return np.full(len(y), float(np.mean(y)) if len(y) else 0.0)
 
 
+def _spearman(y: np.ndarray, p: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    if len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
+        return 0.0
+    return float(np.corrcoef(rankdata(y), rankdata(p))[0, 1])
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return 0.0 if ss_tot == 0 else 1.0 - float(np.sum((y - p) ** 2)) / ss_tot
+
+
+def _macro_f1(y: np.ndarray, p: np.ndarray) -> float:
+    """sklearn's f1_score(average="macro", zero_division=0) over the classes in y or p; y, p integer codes."""
+    k = int(max(y.max(initial=0), p.max(initial=0))) + 1
+    tp = np.bincount(y[y == p], minlength=k)
+    n_true, n_pred = np.bincount(y, minlength=k), np.bincount(p, minlength=k)
+    present = (n_true + n_pred) > 0
+    denom = n_true + n_pred
+    f1 = np.divide(2 * tp, denom, out=np.zeros(k), where=denom > 0)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def _item_intervals(rows: pd.DataFrame, reg: list[str], cls: list[str], oof_reg: dict[str, pd.Series],
+                    cls_pred: dict[str, np.ndarray], seed: int, keys: tuple[str, ...]) -> dict[str, list[float]]:
+    """95% bootstrap intervals over the split's items of the per-target scores ("target/metric") and of their
+    means over targets (r2, spearman, accuracy, macro_f1): each resample recomputes every score."""
+    n = len(rows)
+    ids = rows["image_id"].astype(str).to_numpy()
+    reg_data = []
+    for col in reg:
+        y = rows[col].to_numpy(dtype=np.float64)
+        ok = np.isfinite(y)
+        pred = np.full(n, np.nan)
+        pred[ok] = oof_reg[col].reindex(ids[ok]).to_numpy(np.float64)
+        reg_data.append((col, y, pred, ok))
+    cls_data = []
+    for col in cls:
+        y = rows[col].astype(str).to_numpy()
+        _, codes = np.unique(np.concatenate([y, cls_pred[col]]), return_inverse=True)
+        cls_data.append((col, codes[:n], codes[n:]))
+
+    def stat(idx: np.ndarray) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for col, y, pred, ok in reg_data:
+            sel = idx[ok[idx]]
+            out[f"{col}/r2"], out[f"{col}/spearman"] = _r2(y[sel], pred[sel]), _spearman(y[sel], pred[sel])
+        for col, y, pred in cls_data:
+            out[f"{col}/accuracy"] = float(np.mean(y[idx] == pred[idx]))
+            out[f"{col}/macro_f1"] = _macro_f1(y[idx], pred[idx])
+        for metric in ("r2", "spearman", "accuracy", "macro_f1"):
+            vals = [v for k, v in out.items() if k.endswith("/" + metric)]
+            if vals:
+                out[metric] = float(np.mean(vals))
+        return out
+
+    return bootstrap_stat_ci(n, stat, seed=seed, keys=keys)
+
+
 def run_probe_task(meta, ctx) -> dict[str, dict]:
     ud = ctx.ud
     spec = ctx.spec(meta)
@@ -188,18 +252,33 @@ def run_probe_task(meta, ctx) -> dict[str, dict]:
         flat = degenerate(x[m])
         per_target: dict[str, dict] = {}
         oof_reg: dict[str, pd.Series] = {}
+        cls_pred: dict[str, np.ndarray] = {}
         for col in reg:
             y = targets.loc[m, col].to_numpy(dtype=np.float64)
             ok = np.isfinite(y)
             pred = (_constant(y[ok], classify=False) if flat
                     else _oof(x[m][ok], y[ok], folds[ok], classify=False)).astype(np.float64)
             per_target[col] = regression_scores(y[ok], pred)
+            if ctx.save_predictions:
+                ctx.predictions.setdefault("kind", "probe")
+                ctx.predictions.setdefault("rows", []).append(pd.DataFrame({
+                    "split": split, "image_id": targets.loc[m, "image_id"].astype(str).to_numpy()[ok],
+                    "target": col, "fold": folds[ok], "y_true": y[ok], "y_pred": pred}))
             oof_reg[col] = pd.Series(pred, index=targets.loc[m, "image_id"].astype(str).to_numpy()[ok])
         for col in cls:
             y = targets.loc[m, col].astype(str).to_numpy()
             pred = (_constant(y, classify=True) if flat else _oof(x[m], y, folds, classify=True)).astype(str)
             per_target[col] = classification_scores(y, pred)
+            cls_pred[col] = pred
+            if ctx.save_predictions:
+                ctx.predictions.setdefault("kind", "probe")
+                ctx.predictions.setdefault("rows", []).append(pd.DataFrame({
+                    "split": split, "image_id": targets.loc[m, "image_id"].astype(str).to_numpy(), "target": col,
+                    "fold": folds, "y_true": y, "y_pred": pred}))
         scores: dict = {}
+        item_ci = _item_intervals(targets.loc[m], reg, cls, oof_reg, cls_pred, ctx.seed, (meta.data_task, split))
+        for col, pt in per_target.items():
+            pt["ci95"] = {k.split("/", 1)[1]: v for k, v in item_ci.items() if k.split("/", 1)[0] == col}
         for metric in ("r2", "spearman", "accuracy", "macro_f1"):
             vals = [v[metric] for v in per_target.values() if metric in v]
             if vals:
@@ -217,9 +296,19 @@ def run_probe_task(meta, ctx) -> dict[str, dict]:
                                         f"target in split '{split}'")
                     sa.append(s[a])
                     sb.append(s[b])
-                scores["pairwise_accuracy"] = pairwise_choice_accuracy(sa, sb, p["label"].astype(float).to_numpy() > 0.5)
+                a_wins = p["label"].astype(float).to_numpy() > 0.5
+                scores["pairwise_accuracy"] = pairwise_choice_accuracy(sa, sb, a_wins)
                 scores["n_pairs"] = len(p)
+                correct = pair_correct(sa, sb, a_wins)
+                pair_ci = bootstrap_ci({"pairwise_accuracy": correct}, seed=ctx.seed, keys=(meta.data_task, split, "pairs"))
+                ctx.per_query.append(pd.DataFrame({
+                    "split": split, "query_id": [f"{a}|{b}|{t}" for a, b, t in zip(
+                        p["image_a"].astype(str), p["image_b"].astype(str), p["attribute"].astype(str), strict=True)],
+                    "pairwise_accuracy": correct}))
         scores["targets"] = per_target
+        scores["ci95"] = {k: v for k, v in item_ci.items() if "/" not in k}
+        if pairs is not None and "pairwise_accuracy" in scores:
+            scores["ci95"].update(pair_ci)
         if flat:
             scores["degenerate_features"] = True
         if meta.main_score not in scores:

@@ -9,6 +9,8 @@ rule in both protocols: each metric (and each geo metric of the top-1 choice) is
 orderings of the tied documents, so constant embeddings score exactly chance and the order of a candidate
 list never matters.
 Per-qtype breakdowns are reported under `by_qtype` when queries have more than one qtype.
+Every metric carries a 95% seeded bootstrap interval over queries under `ci95` (ugbench.stats), and each
+query's values go to ctx.per_query (written beside the results as <task>.perquery.parquet for `ugbench compare`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ugcore.ranking import score_blocks, tie_counts
 from ..encoding import ItemTable, as_list, graphs_of, normalize_rows, opt_float, opt_str
 from ..metrics.geo import GEO_THRESHOLDS_M, geo_metrics_expected, top_tie_geo
 from ..metrics.ranking import DEFAULT_KS, count_metrics, positive_counts
+from ..stats import bootstrap_ci
 
 GLOBAL_DEPTH = 100  # raised to the task's largest k when a task asks for deeper cut-offs
 QUERY_REQUIRED = ("query_id", "split", "text", "image_id", "candidate_ids", "positive_ids")
@@ -81,7 +84,8 @@ class _TopGeo:
 
 
 def _global_counts(qe: np.ndarray, de: np.ndarray, pos_idx: list[np.ndarray], geo: _TopGeo | None,
-                   q_rows: np.ndarray, d_rows: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+                   q_rows: np.ndarray, d_rows: np.ndarray, run: dict | None = None,
+                   depth: int = GLOBAL_DEPTH) -> list[tuple[np.ndarray, ...]]:
     """Tie counts (n_better, n_tied, positives in the group) of each query's positives against all of `de`.
 
     q_rows / d_rows map local query / document positions to the task's (for `geo`)."""
@@ -99,6 +103,11 @@ def _global_counts(qe: np.ndarray, de: np.ndarray, pos_idx: list[np.ndarray], ge
             k = int(n_pos[s + r])
             vr = v[r, :k]
             out[s + r] = (b[r, :k], m[r, :k], np.count_nonzero(vr[:, None] == vr[None, :], axis=1))
+        if run is not None:  # each query's top-`depth` documents with their scores (a search engine's run)
+            k = min(depth, S.shape[1])
+            part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(np.arange(k), (len(S), 1))
+            for r in range(len(S)):
+                run[int(q_rows[s + r])] = (d_rows[part[r]], S[r, part[r]])
         if geo is not None:
             top = S.max(axis=1)
             for r in range(len(S)):
@@ -173,10 +182,11 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     doc_split = corpus[doc_split_col].astype(str).to_numpy() if doc_split_col in corpus else None
     n_docs = {s: int((doc_split == s).sum()) if doc_split is not None else len(corpus) for s in splits}
     depth = None
+    run: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if ctx.save_predictions else None
     if meta.protocol == "global":
         depth = max([GLOBAL_DEPTH, *[int(k) for k in meta.options.get("ks", [])]])
         if doc_split is None:
-            counts = _global_counts(qe, de, pos_idx, geo, np.arange(len(qids)), np.arange(len(corpus)))
+            counts = _global_counts(qe, de, pos_idx, geo, np.arange(len(qids)), np.arange(len(corpus)), run, depth)
         else:
             counts = [()] * len(qids)
             for split in splits:
@@ -187,7 +197,7 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
                         raise DataError(f"{qpath}: query '{qids[i]}' (split {split}) has a positive outside "
                                         f"the {split} documents, but the task ranks each split's own corpus")
                 pos_local = [np.array([local[int(p)] for p in pos_idx[i]], dtype=np.int64) for i in qi]
-                for j, c in enumerate(_global_counts(qe[qi], de[di], pos_local, geo, qi, di)):
+                for j, c in enumerate(_global_counts(qe[qi], de[di], pos_local, geo, qi, di, run, depth)):
                     counts[qi[j]] = c
     else:
         counts = []
@@ -195,21 +205,34 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
             ci = np.array([doc_index[d] for d in c], dtype=np.int64)
             scores = de[ci] @ qe[i]
             counts.append(positive_counts(scores, np.isin(ci, pos_idx[i])))
+            if run is not None:
+                run[i] = (ci, scores)
             if geo is not None:
                 geo.add(i, ci[scores == scores.max()])
     ks = tuple(sorted(set(DEFAULT_KS) | {int(k) for k in meta.options.get("ks", [])}))
     pq = pd.DataFrame([count_metrics(*c, len(p), ks, depth) for c, p in zip(counts, pos_idx, strict=True)])
     qtypes = queries["qtype"].astype(str).to_numpy() if "qtype" in queries else np.array([""] * len(queries))
+    if run is not None:
+        doc_ids = corpus["doc_id"].astype(str).to_numpy()
+        ctx.predictions = {
+            "kind": "ranking",
+            "run": {i: (split_col[i], qids[i], doc_ids[d], sc.astype(np.float64)) for i, (d, sc) in run.items()},
+            "qrels": [(split_col[i], qids[i], p) for i in range(len(qids)) for p in poss[i]],
+        }
+    values = _per_query(pq, geo)
+    ctx.per_query.append(pd.DataFrame({"split": split_col, "query_id": qids, **values}))
     out: dict[str, dict] = {}
     for split in splits:
         m = split_col == split
         scores = _aggregate(pq[m], geo, m)
+        scores["ci95"] = _intervals(values, m, ctx.seed, (meta.data_task, split))
         types = sorted(set(qtypes[m]))
         if len(types) > 1:
             scores["by_qtype"] = {}
             for t in types:
                 mt = m & (qtypes == t)
                 scores["by_qtype"][t] = {**_aggregate(pq[mt], geo, mt),
+                                         "ci95": _intervals(values, mt, ctx.seed, (meta.data_task, split, t)),
                                          "n_queries": int(mt.sum())}
         if meta.main_score not in scores:
             raise ValueError(f"task '{meta.name}' main_score '{meta.main_score}' is not a computed metric")
@@ -219,6 +242,21 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
         out[split] = scores
     ctx.timings["score"] = ctx.timings.get("score", 0.0) + time.perf_counter() - t0
     return out
+
+
+def _per_query(pq: pd.DataFrame, geo: _TopGeo | None) -> dict[str, np.ndarray]:
+    """Each query's value of each metric (the scores are their means; median_error_m their median)."""
+    values = {c: pq[c].to_numpy(np.float64) for c in pq.columns}
+    if geo is not None:
+        values["median_error_m"] = values["mean_error_m"] = geo.error
+        for j, t in enumerate(GEO_THRESHOLDS_M):
+            values[f"acc@{t}m"] = geo.within[:, j]
+    return values
+
+
+def _intervals(values: dict[str, np.ndarray], rows: np.ndarray, seed: int, keys: tuple[str, ...]) -> dict:
+    """95% seeded bootstrap intervals over the selected queries (ugbench.stats)."""
+    return bootstrap_ci({k: v[rows] for k, v in values.items()}, seed=seed, keys=keys, medians=("median_error_m",))
 
 
 def _aggregate(pq: pd.DataFrame, geo: _TopGeo | None, rows: np.ndarray) -> dict:

@@ -64,6 +64,8 @@ def test_baseline_entry_matches_the_harness_results(pipeline):
     assert entry.data.fingerprints == {"mock": results["geoloc_rank"].provenance.dataset_fingerprint}
     assert entry.data.dataset_paths == [data.name]  # published without the local path
     assert any("summary.json" in s for s in entry.source.ignored_files)
+    # the per-query sidecars (issue 14) are listed, never read as results
+    assert any("geoloc_rank.perquery.parquet" in s for s in entry.source.ignored_files)
 
 
 def test_cli_submit_lists_problems_and_exits_non_zero(pipeline):
