@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from ugdata.fetch.area import Area
 from ugdata.fetch.output import ViewRecord, ViewWriter, image_file_name
 from ugdata.fetch.thin import dedup, thin_sequences
 from ugdata.licenses import CC_BY_SA_4
+from ugdata.views.load import captured_at_iso
 
 SOURCE = "osv5m"
 LICENSE = CC_BY_SA_4
@@ -87,24 +87,6 @@ def _text(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     return str(v).strip()
-
-
-def iso_time(v: Any) -> str:
-    """captured_at cell -> ISO-8601 UTC: epoch milliseconds (Mapillary's unit) or seconds; other text kept."""
-    s = _text(v)
-    if not s:
-        return ""
-    try:
-        num = float(s)
-    except ValueError:
-        return s
-    if not math.isfinite(num):
-        return ""
-    seconds = num / 1000.0 if abs(num) > 1e11 else num
-    try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return s
 
 
 def check_root(root: Path, splits: tuple[str, ...]) -> None:
@@ -165,7 +147,7 @@ def scan_metadata(csv_path: Path, bbox: tuple[float, float, float, float], split
                     continue
                 out.append(Candidate(
                     id=vid, lat=lat_in[i], lon=lon_in[i],
-                    sequence=_text(get["sequence"][i]) or None, captured_at=iso_time(get["captured_at"][i]),
+                    sequence=_text(get["sequence"][i]) or None, captured_at=captured_at_iso(get["captured_at"][i]),
                     creator=_text(get["creator_username"][i]) or None, city=_text(get["city"][i]) or None,
                     split=split,
                 ))

@@ -326,7 +326,8 @@ def _as_float(v: Any) -> tuple[float, bool]:
         return math.nan, False
 
 
-def _captured_at(v: Any) -> str:
+def captured_at_iso(v: Any) -> str:
+    """captured_at cell -> ISO-8601 UTC: epoch milliseconds (Mapillary's unit) or seconds; other text kept."""
     s = _as_text(v)
     if not s:
         return ""
@@ -464,7 +465,7 @@ def _validate_table(
                 "lon": coords["lon"],
                 "heading": heading,
                 "fov": fov,
-                "captured_at": _captured_at(rec.get("captured_at")) if has("captured_at") else "",
+                "captured_at": captured_at_iso(rec.get("captured_at")) if has("captured_at") else "",
                 "city": row_city or default_city,
                 "image_path": str(p.resolve()),
                 "source": source,
