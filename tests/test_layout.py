@@ -56,3 +56,7 @@ def test_backbone_configs_ship_as_package_data(tmp_path):
     for cfg in ("tiny-qwen2-vl", "tiny-llava-next", "qwen2-vl-7b"):
         assert f"ugcore/backbones/configs/{cfg}.yaml" in names
     assert any(n.startswith("ugcore/protocol.py") for n in names)
+    # the packaged OpenStreetMap cities with their ODbL attribution, and the pinned build presets (ugdata build)
+    for f in ("vancouver.osm.pbf", "nyc_lower_east_side.osm.pbf", "README.md"):
+        assert f"ugdata/cities/{f}" in names
+    assert "ugdata/presets/ugbench-2.0.yaml" in names

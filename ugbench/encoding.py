@@ -247,11 +247,21 @@ class Encoder:
         return np.concatenate([done[i] for i in range(n_chunks)], axis=0)
 
 
-def normalize_rows(a: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (cosine similarity); all-zero rows stay zero (they tie with everything)."""
+def normalize_rows(a: np.ndarray, *, inplace: bool = False, rows: int = 65536) -> np.ndarray:
+    """L2-normalise rows (cosine similarity); all-zero rows stay zero (they tie with everything).
+
+    Works `rows` at a time: a row's norm does not depend on the others, so the numbers are those of one
+    whole-array pass, while the temporaries stay one block in size. `inplace=True` (for an array the caller
+    owns, e.g. the encoder's fresh output) writes into `a` itself, so a 10^6 x 768 corpus needs no second
+    corpus-sized copy (benchmarks/global_retrieval_scale.py: 6.3 GB -> 3.4 GB peak)."""
     a = np.asarray(a, dtype=np.float32)
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.divide(a, norms, out=np.zeros_like(a), where=norms > 0)
+    out = a if inplace and a.flags.writeable else np.zeros_like(a)
+    for s in range(0, len(a), rows):
+        block = a[s : s + rows]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        # in place, a row whose norm is 0 is all zeros already; otherwise `out` starts at zero
+        np.divide(block, norms, out=out[s : s + rows], where=norms > 0)
+    return out
 
 
 def as_list(v) -> list[str]:

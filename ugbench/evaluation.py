@@ -85,13 +85,19 @@ def _load(model, device, model_options):
 
 
 def _skippable(meta: TaskMeta, ud) -> str | None:
-    """Why an `all` run should skip a task on this data (None = run it)."""
-    if not meta.with_graph:
-        return None
+    """Why an `all` run should skip a task on this data (None = run it): a query-mode variant whose mode
+    the data has no queries of (built before query modes), a with-graph variant without graph context."""
     tdir = ud.root / "tasks" / meta.data_task
     import pandas as pd
     import pyarrow.parquet as pq
 
+    if meta.query_mode is not None and not meta.owns_unmarked_queries:
+        qp = tdir / "queries.parquet"
+        if not (qp.is_file() and "query_mode" in pq.read_schema(qp).names
+                and len(meta.select_queries(pd.read_parquet(qp, columns=["query_mode"])))):
+            return f"no {meta.query_mode} queries in the data"
+    if not meta.with_graph:
+        return None
     for p in (tdir / f"{table}.parquet" for table in runner_for(meta).item_tables):
         if p.is_file() and "graph_context" in pq.read_schema(p).names:
             g = pd.read_parquet(p, columns=["graph_context"])["graph_context"]

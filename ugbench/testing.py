@@ -4,6 +4,9 @@ It follows the ugdata.format contract (manifest, dataset/ with embedded PNG byte
 tasks/<name>/...) with the same task folder names and columns `ugdata build` writes, but is built in well
 under a second: places on a grid, two views per place whose colour encodes the place, location texts that
 share distinctive words with the captions (so text models beat chance and random models do not).
+Geolocation has the three query modes (image, fusion, text; column `query_mode`) and caption -> image the text
+and fusion modes, as `ugdata build` writes them; unlike the real builder, the mock's fusion and text queries
+share words with the right location on purpose, so that tests can see a text model read the query text.
 """
 
 from __future__ import annotations
@@ -96,37 +99,48 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
 
     tasks: dict[str, tuple[dict, dict[str, pd.DataFrame]]] = {}
 
-    def qrow(qid, p, text, image_id, cand_ids, pos_ids, qtype, g):
+    def qrow(qid, p, text, image_id, cand_ids, pos_ids, qtype, g, mode=None):
         return {"query_id": qid, "split": str(split[p]), "text": text, "image_id": image_id, "graph_context": g,
                 "lat": float(lat[p]), "lon": float(lon[p]), "qtype": qtype, "candidate_ids": sorted(cand_ids),
-                "positive_ids": pos_ids}
+                "positive_ids": pos_ids, "query_mode": mode or qtype}
 
     image_corpus = pd.DataFrame({"doc_id": img_ids, "text": None, "image_id": img_ids, "graph_context": graph,
                                  "lat": lat[img_place], "lon": lon[img_place], "kind": "image",
                                  "split": split[img_place]})
-    # geolocation: the first view of a place (with a fusion caption) ranks location descriptions
+    # geolocation: the first view of a place (image), with a caption (fusion) or the caption alone (text)
+    # ranks location descriptions
     loc_corpus = pd.DataFrame({"doc_id": [f"loc/{p}" for p in range(n_places)],
                                "text": [f"{_place_words(p)} street, Helsinki" for p in range(n_places)],
                                "image_id": None, "graph_context": [[f"street/{p}"] for p in range(n_places)],
                                "lat": lat, "lon": lon, "kind": "location", "split": split})
     tasks["geoloc_rank"] = (
-        {"family": "geolocation", "main_score": "hit@5", "query_modalities": ["image", "graph"],
-         "doc_modalities": ["text", "graph"], "instructions": {"query": "Where was this taken?"}},
-        {"queries": pd.DataFrame([qrow(f"geoloc_rank/{p}", p, f"near {_place_words(p)}", f"img{p:06d}_0",
-                                       [f"loc/{c}" for c in cands(p)], [f"loc/{p}"], "image", graph[2 * p])
-                                  for p in range(nq)]), "corpus": loc_corpus})
+        {"family": "geolocation", "main_score": "hit@1", "query_modalities": ["image", "text", "graph"],
+         "doc_modalities": ["text", "graph"],
+         "instructions": {"query": "Where was this taken?", "query:text": "Where is this place?"},
+         "extra": {"query_modes": {"image": ["image", "graph"], "fusion": ["image", "text", "graph"],
+                                   "text": ["text", "graph"]}}},
+        {"queries": pd.DataFrame([qrow(f"geoloc_rank/{p}{suffix}", p, None if mode == "image" else
+                                       f"near {_place_words(p)}", None if mode == "text" else f"img{p:06d}_0",
+                                       [f"loc/{c}" for c in cands(p)], [f"loc/{p}"], mode, graph[2 * p])
+                                  for p in range(nq)
+                                  for mode, suffix in (("image", ""), ("fusion", "/fusion"), ("text", "/text"))]),
+         "corpus": loc_corpus})
     tasks["retrieval_caption2image"] = (
-        {"family": "retrieval", "main_score": "hit@1", "query_modalities": ["text"],
-         "doc_modalities": ["image", "graph"]},
+        {"family": "retrieval", "main_score": "hit@1", "query_modalities": ["image", "text", "graph"],
+         "doc_modalities": ["image", "graph"],
+         "extra": {"query_modes": {"text": ["text"], "fusion": ["image", "text", "graph"]}}},
         {"queries": pd.DataFrame([qrow(f"t2i/{p}", p, f"street view at {_place_words(p)}", None,
-                                       [f"img{c:06d}_0" for c in cands(p)], [f"img{p:06d}_0"], "caption", [])
-                                  for p in range(nq)]), "corpus": image_corpus})
+                                       [f"img{c:06d}_0" for c in cands(p)], [f"img{p:06d}_0"], "caption", [], "text")
+                                  for p in range(nq)]
+                                 + [qrow(f"t2i/{p}/fusion", p, f"street view at {_place_words(p)}", f"img{p:06d}_1",
+                                         [f"img{c:06d}_0" for c in cands(p)], [f"img{p:06d}_0"], "fusion",
+                                         graph[2 * p + 1]) for p in range(nq)]), "corpus": image_corpus})
     tasks["retrieval_path2image"] = (
         {"family": "retrieval", "main_score": "hit@1", "query_modalities": ["text"],
          "doc_modalities": ["image", "graph"]},
         {"queries": pd.DataFrame([qrow(f"p2i/{p}", p, f"(image, on_same_street, {_place_words(p)}) (20m, N)",
                                        None, [f"img{c:06d}_1" for c in cands(p)], [f"img{p:06d}_1"],
-                                       "path1" if p % 3 else "path2", []) for p in range(nq)]),
+                                       "path1" if p % 3 else "path2", [], "text") for p in range(nq)]),
          "corpus": image_corpus})
     tasks["retrieval_image2image"] = (
         {"family": "retrieval", "main_score": "hit@1", "query_modalities": ["image", "graph"],
@@ -141,8 +155,8 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
     tasks["grounding_nearest_poi"] = (
         {"family": "grounding", "main_score": "hit@1", "query_modalities": ["image", "text", "graph"],
          "doc_modalities": ["text", "graph"]},
-        {"queries": pd.DataFrame([qrow(f"gnp/{p}", p, "Which of these places is nearest?", f"img{p:06d}_0",
-                                       [f"poi/{c}" for c in cands(p)], [f"poi/{p}"], "nearest_poi", graph[2 * p])
+        {"queries": pd.DataFrame([qrow(f"gnp/{p}", p, None, f"img{p:06d}_0", [f"poi/{c}" for c in cands(p)],
+                                       [f"poi/{p}"], "nearest_poi", graph[2 * p], "image")
                                   for p in range(nq)]), "corpus": poi_corpus})
     dd_rows, ans = [], []
     for p in range(nq):
@@ -152,7 +166,7 @@ def build_mock_ugdata(root: str | Path, *, n_places: int = 16, n_query_places: i
                         "image_id": None, "graph_context": [], "lat": float(lat[p]), "lon": float(lon[p]),
                         "kind": "answer", "split": str(split[p])})
         dd_rows.append(qrow(f"gdd/{p}", p, f"How far is cafe {_place_words(p)}?", f"img{p:06d}_0", ids, [ids[0]],
-                            "distance" if p % 2 else "direction", graph[2 * p]))
+                            "distance" if p % 2 else "direction", graph[2 * p], "fusion"))
     tasks["grounding_distance_direction"] = (
         {"family": "grounding", "main_score": "hit@1", "query_modalities": ["image", "text", "graph"],
          "doc_modalities": ["text"]},

@@ -43,7 +43,7 @@ FOV_NAMES = ("front", "right", "back", "left")
 class BuildConfig:
     """Every knob of a build (recorded in manifest["config"]). CLI flags map 1:1 onto these fields."""
 
-    osm: list[str] = field(default_factory=list)  # local files; several = several cities
+    osm: list[str] = field(default_factory=list)  # local files or pkg:NAME[@W,S,E,N] (ugdata/cities); several = several cities
     place: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     clip: tuple[float, float, float, float] | None = None
@@ -52,6 +52,9 @@ class BuildConfig:
     views: str | None = None  # metadata table
     images: str | None = None  # images folder
     synth: int | None = None  # number of synthetic view points (default when no views: 300)
+    # points per city by name (all cities named); set, it fixes each city's count instead of spreading `synth`
+    # by street length (a benchmark needs enough points in each held-out city, whatever its street length)
+    synth_per_city: dict[str, int] | None = None
     synth_size: int = 128
     views_per_point: int = 4
     render: bool = True  # False: metadata only (no image bytes), for benchmarks
@@ -61,7 +64,7 @@ class BuildConfig:
     buffer_m: float = 30.0
     val_frac: float = 0.1
     test_frac: float = 0.15
-    holdout_city: str | None = None
+    holdout_city: str | list[str] | None = None  # one or several cities put wholly in test (a list once resolved)
     max_paths_per_image: int = 10
     paths_per_cell: int = 3
     routes_per_point: int = 1
@@ -73,6 +76,9 @@ class BuildConfig:
     max_routes: int | None = None  # cap on routes (sources sampled with the seed); None = routes_per_point each
     routes_per_source: int = 128  # under max_routes: destinations per sampled source (one search serves them all)
     graphml: bool = True
+    # the named preset (ugdata/presets) these values came from: in manifest["config"] only, not on the card, so
+    # the same configuration typed out flag by flag builds the same data and fingerprint
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         # Float fields hold floats whatever the caller passed (an int from Python, a float from the CLI), so the
@@ -304,17 +310,54 @@ class _Built:
 
 # ------------------------------------------------------------------------------------------- build stages
 def _configure(config: BuildConfig | None, overrides: dict) -> BuildConfig:
-    """`config` (or the defaults) with the keyword overrides applied; an unknown name is refused."""
-    cfg = config or BuildConfig()
-    for k, v in overrides.items():
-        if not hasattr(cfg, k):
-            raise UserError(f"unknown build option '{k}'")
-        setattr(cfg, k, v)
+    """`config` (or the defaults, or the preset named by a `preset=` override) with the keyword overrides
+    applied; an unknown name is refused. The held-out cities become a list (one name, a comma list or a list)."""
+    if config is None and overrides.get("preset"):
+        from ugdata.presets import build_config
+
+        cfg = build_config(overrides["preset"], **{k: v for k, v in overrides.items() if k != "preset"})
+    else:
+        cfg = config or BuildConfig()
+        for k, v in overrides.items():
+            if not hasattr(cfg, k):
+                raise UserError(f"unknown build option '{k}'")
+            setattr(cfg, k, v)
+    cfg.holdout_city = holdout_list(cfg.holdout_city)
     return cfg
+
+
+def holdout_list(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """Held-out city names in the order given, duplicates dropped: "a", "a,b" and ["a", "b"] all work (the
+    old single-name form stays valid); None when there are none, so a build without any is unchanged."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    out = list(dict.fromkeys(x.strip() for item in items for x in str(item).split(",") if x.strip()))
+    return out or None
+
+
+def _close(name: str, choices: list[str]) -> str:
+    """' (did you mean X?)' for a misspelt city name, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _check_view_options(cfg: BuildConfig) -> None:
     """Real or synthetic views, not both; synthetic by default (DEFAULT_SYNTH_POINTS points)."""
+    if cfg.synth_per_city is not None:
+        counts = dict(cfg.synth_per_city)
+        bad = {k: v for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or v <= 0}
+        if not counts or bad:
+            raise UserError("--synth-per-city needs a positive whole number of view points for each city, got "
+                            f"{bad or counts}")
+        if cfg.views or cfg.images:
+            raise UserError("give either --views/--images (real street views) or --synth-per-city, not both")
+        if cfg.synth is not None and cfg.synth != sum(counts.values()):
+            raise UserError(f"--synth {cfg.synth} and --synth-per-city (total {sum(counts.values())}) disagree; "
+                            "give one of them")
+        cfg.synth = sum(counts.values())
     if cfg.views is None and cfg.images is None and cfg.synth is None:
         cfg.synth = DEFAULT_SYNTH_POINTS
     if (cfg.views or cfg.images) and cfg.synth:
@@ -329,9 +372,7 @@ def _load_cities(cfg: BuildConfig, T: _Timer) -> list[CityState]:
     """OSM -> one CityState per input (street layer, map layers, city graph), each step a timed stage."""
     with T.stage("load_osm"):
         datas = _load_osm_inputs(cfg)
-    if cfg.holdout_city is not None and cfg.holdout_city not in {d.city for d in datas}:
-        raise UserError(f"--holdout-city '{cfg.holdout_city}' is not one of the input cities "
-                        f"{sorted(d.city for d in datas)}")
+    _check_city_names(cfg, sorted(d.city for d in datas))
     with T.stage("street_layer"):
         layers = [build_street_layer(d.graph) for d in datas]
     with T.stage("map_layers"):
@@ -341,8 +382,29 @@ def _load_cities(cfg: BuildConfig, T: _Timer) -> list[CityState]:
                 for d, lay, m in zip(datas, layers, maps, strict=True)]
 
 
+def _check_city_names(cfg: BuildConfig, names: list[str]) -> None:
+    """Every held-out city and every city of --synth-per-city is an input city, and every input city has a
+    point count: a misspelt name would otherwise silently train on a city meant for test (or sample none)."""
+    for h in cfg.holdout_city or []:
+        if h not in names:
+            raise UserError(f"--holdout-city '{h}' is not one of the input cities {names}{_close(h, names)}")
+    if cfg.synth_per_city is not None:
+        for k in sorted(cfg.synth_per_city):
+            if k not in names:
+                raise UserError(f"--synth-per-city names '{k}', which is not one of the input cities {names}"
+                                f"{_close(k, names)}")
+        missing = [n for n in names if n not in cfg.synth_per_city]
+        if missing:
+            raise UserError(f"--synth-per-city gives no point count for the input cities {missing}; name every "
+                            f"city (e.g. {missing[0]}=500)")
+
+
 def _load_osm_inputs(cfg: BuildConfig) -> list[OSMData]:
-    """A place or bbox (network), the given files (one city each, names made distinct), or the embedded extract."""
+    """A place or bbox (network), the given files or packaged cities (one city each, names made distinct), or
+    the embedded extract."""
+    from ugdata.cities import is_packaged
+    from ugdata.cities import resolve as resolve_city
+
     if cfg.place is not None or cfg.bbox is not None:
         return [load_osm(place=cfg.place, bbox=cfg.bbox, network=cfg.network, city=cfg.city)]
     if not cfg.osm:
@@ -350,7 +412,13 @@ def _load_osm_inputs(cfg: BuildConfig) -> list[OSMData]:
     datas: list[OSMData] = []
     names = set()
     for p in cfg.osm:
-        d = load_osm(Path(p), clip=cfg.clip, network=cfg.network, city=cfg.city if len(cfg.osm) == 1 else None)
+        single = cfg.city if len(cfg.osm) == 1 else None
+        if is_packaged(p):
+            r = resolve_city(p, cfg.clip)
+            d = load_osm(r.path, clip=r.clip, network=cfg.network, city=single or r.city.name)
+            d.source = f"pkg:{r.city.name}"
+        else:
+            d = load_osm(Path(p), clip=cfg.clip, network=cfg.network, city=single)
         if d.city in names:
             d.city = f"{d.city}_{len(names)}"
         names.add(d.city)
@@ -362,7 +430,10 @@ def _load_views(cfg: BuildConfig, cities: list[CityState], out: Path, rejects: l
     """Synthetic view points spread over the cities by street length, or the real views table (its rejected
     rows appended to `rejects`)."""
     if cfg.synth:
-        per_city = _split_counts(cfg.synth, [c.layer.segs.length_m.sum() for c in cities])
+        if cfg.synth_per_city:
+            per_city = [int(cfg.synth_per_city[c.data.city]) for c in cities]
+        else:
+            per_city = _split_counts(cfg.synth, [c.layer.segs.length_m.sum() for c in cities])
         parts = [_synthetic_views(c, n, cfg.views_per_point, int(cfg.seed) + 1000 * i)
                  for i, (c, n) in enumerate(zip(cities, per_city, strict=True)) if n > 0]
         return pd.concat(parts, ignore_index=True)
@@ -1055,9 +1126,19 @@ def _write_all(tmp: Path, built: _Built, cfg: BuildConfig) -> dict[str, int]:
 
 
 def _inputs(cities: list[CityState], cfg: BuildConfig) -> list[dict]:
+    """Each input city's source with its file hash; a packaged city also its box and ODbL attribution (which
+    the dataset card prints per city)."""
+    from ugdata.cities import is_packaged
+    from ugdata.cities import resolve as resolve_city
+
+    specs = list(cfg.osm) if cfg.osm and cfg.place is None and cfg.bbox is None else []
     out = []
-    for c in cities:
+    for ci, c in enumerate(cities):
         item = {"city": c.data.city, "source": c.data.source}
+        if ci < len(specs) and is_packaged(specs[ci]):
+            r = resolve_city(specs[ci], cfg.clip)
+            item.update({"packaged_city": r.city.name, "clip": list(r.clip) if r.clip else None,
+                         "attribution": r.city.attribution(r.clip)})
         if c.data.input_files:
             f = c.data.input_files[0]
             item.update({"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size})

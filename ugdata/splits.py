@@ -5,11 +5,16 @@ Random splits leak: two photos 10 m apart land in train and test. Here the plane
 then val, until each holds its share of views, and the rest go to train. Then a buffer: a train view within
 `buffer_m` of a val/test view, or a val view within `buffer_m` of a test view, is removed and reported in
 rejects (stage "split"), never dropped silently. All views of one point share a block, hence a split.
+
+Held-out cities (one or several, as in the paper's train-city / held-out-city protocol): each is entirely test;
+the other cities are blocked into train and val only (val takes the val + test share), so that every test view
+lies in a city the training never saw.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -39,9 +44,11 @@ def assign_splits(
     buffer_m: float = 30.0,
     val_frac: float = 0.1,
     test_frac: float = 0.15,
-    holdout_city: str | None = None,
+    holdout_city: str | Iterable[str] | None = None,
 ) -> tuple[pd.Series, pd.DataFrame]:
-    """Return (split per row, blocked rows with reasons). `views` needs lat, lon, city."""
+    """Return (split per row, blocked rows with reasons). `views` needs lat, lon, city. `holdout_city`: one
+    city name or several; those cities are all test, the others train/val."""
+    held = set() if holdout_city is None else {holdout_city} if isinstance(holdout_city, str) else set(holdout_city)
     split = pd.Series("train", index=views.index, dtype=object)
     block_key = pd.Series("", index=views.index, dtype=object)
     for city, g in views.groupby("city", sort=True):
@@ -50,10 +57,10 @@ def assign_splits(
         by = np.floor(xy[:, 1] / block_m).astype(np.int64)
         keys = pd.Series([f"{city}:{a}:{b}" for a, b in zip(bx, by, strict=True)], index=g.index)
         block_key.loc[g.index] = keys
-        if holdout_city is not None and city == holdout_city:
+        if city in held:
             split.loc[g.index] = "test"
             continue
-        fracs = ([("val", val_frac + test_frac)] if holdout_city is not None
+        fracs = ([("val", val_frac + test_frac)] if held
                  else [("test", test_frac), ("val", val_frac)])
         sizes = keys.value_counts()
         order = sorted(sizes.index, key=lambda k: _hash01(seed, k))

@@ -192,6 +192,14 @@ def write_pyg(root: Path, nodes: pd.DataFrame, edges: pd.DataFrame) -> None:
     torch.save(data, path)
 
 
+def _holdout_text(held) -> str:
+    """The card's held-out-city clause: one name prints as it always did (old cards keep their bytes)."""
+    if not held:
+        return ""
+    names = [held] if isinstance(held, str) else list(held)
+    return f"; held-out city: {names[0]}" if len(names) == 1 else f"; held-out cities: {', '.join(names)}"
+
+
 def dataset_card(manifest: dict, synthetic: bool) -> str:
     c = manifest["counts"]
     cities = ", ".join(i.get("city", "?") for i in manifest["inputs"]) or "?"
@@ -229,7 +237,7 @@ def dataset_card(manifest: dict, synthetic: bool) -> str:
         "density, ...), not human judgements.",
         "- splits are spatially blocked (blocks of "
         f"{manifest['config'].get('block_m')} m, buffer {manifest['config'].get('buffer_m')} m)"
-        + (f"; held-out city: {manifest['config'].get('holdout_city')}" if manifest["config"].get("holdout_city") else ""),
+        + _holdout_text(manifest["config"].get("holdout_city")),
         "",
         "## Sources and licence",
         "",
@@ -241,7 +249,8 @@ def dataset_card(manifest: dict, synthetic: bool) -> str:
     for i in manifest["inputs"]:
         # the file name only: the card is part of the fingerprint, which must not depend on where the file lies
         src = Path(i["path"]).name if i.get("path") and not str(i.get("source", "")).startswith("embedded") else i.get("source")
-        lines.append(f"- {i.get('city') or i.get('source')}: {src}" + (f" (sha256 {i['sha256'][:16]}...)" if i.get("sha256") else ""))
+        lines.append(f"- {i.get('city') or i.get('source')}: {src}" + (f" (sha256 {i['sha256'][:16]}...)" if i.get("sha256") else "")
+                     + (f"; {i['attribution']}" if i.get("attribution") else ""))
     if not synthetic and manifest.get("image_sources"):
         # real street views only: a synthetic build's card (part of its pinned fingerprint) already says what its
         # images are, in the "Synthetic images" section above

@@ -120,3 +120,14 @@ def small_ugdata(tmp_path_factory) -> Path:
     from ugdata.testing import small_build
 
     return small_build(tmp_path_factory.mktemp("ugd") / "small", n_views=120, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_ugdata_25(tmp_path_factory) -> Path:
+    """A real UGData build asking for 25 candidates per query (the UGBench 2.0 preset's count): 90 points of the
+    embedded city, val and test 35% each on 100 m blocks so that every split has the 25+ points a 25-candidate
+    list needs; 32 px synthetic views (seconds to build)."""
+    from ugdata.testing import small_build
+
+    return small_build(tmp_path_factory.mktemp("ugd25") / "small25", n_views=360, seed=0, n_candidates=25,
+                       val_frac=0.35, test_frac=0.35, block_m=100.0, synth_size=32)

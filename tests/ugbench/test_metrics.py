@@ -153,6 +153,24 @@ def test_geo_metrics():
     assert m["median_error_m"] == pytest.approx(float(np.median(d)))
     assert m["acc@50m"] == pytest.approx(1 / 3) and m["acc@100m"] == pytest.approx(2 / 3)
     assert m["acc@1000m"] == pytest.approx(2 / 3) and m["acc@5000m"] == 1.0
+    assert m["acc@25m"] == pytest.approx(1 / 3) and m["acc@250m"] == pytest.approx(2 / 3)
+
+
+def test_city_scale_geoscore_hand_case():
+    """geoscore@1km = mean of 5000 * exp(-d / 1000 m) (docs/tasks.md): errors of 0 m, 1 km and 2 km score
+    5000, 5000/e and 5000/e^2; a 1 km error is exactly 5000/e whatever the place."""
+    from ugbench.metrics.geo import geoscore, top_tie_geo
+
+    assert geoscore([0.0, 1000.0, 2000.0]) == pytest.approx([5000.0, 5000 / math.e, 5000 / math.e ** 2])
+    lat, lon = np.array([60.0, 60.0, 60.0]), np.array([25.0, 25.0, 25.0])
+    # north by 0, 1000 and 2000 m of great-circle distance (mean Earth radius 6,371,008.8 m)
+    plat = lat + np.degrees(np.array([0.0, 1000.0, 2000.0]) / 6371008.8)
+    m = geo_metrics(lat, lon, plat, lon)
+    assert m["geoscore@1km"] == pytest.approx(5000 * (1 + math.exp(-1) + math.exp(-2)) / 3, rel=1e-9)
+    assert m["median_error_m"] == pytest.approx(1000.0, rel=1e-9)
+    # a top-1 tied between documents 0 m and 2 km away: the expected score, not the score of the mean error
+    err, within, gs = top_tie_geo(60.0, 25.0, plat[[0, 2]], lon[[0, 2]])
+    assert err == pytest.approx(1000.0, rel=1e-9) and gs == pytest.approx(2500 * (1 + math.exp(-2)), rel=1e-9)
 
 
 def test_probe_metrics():

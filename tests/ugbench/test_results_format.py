@@ -46,7 +46,7 @@ def test_results_match_golden_structure(mock_data, tmp_path):
         GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
     assert got == json.loads(GOLDEN.read_text()), "results format changed; see UGBENCH_UPDATE_GOLDEN"
     md = (tmp_path / "random" / "summary.md").read_text()
-    assert md.startswith("# UGBench results: random") and "| geoloc_rank | geolocation | test | hit@5 |" in md
+    assert md.startswith("# UGBench results: random") and "| geoloc_rank | geolocation | test | hit@1 |" in md
 
 
 def _cli(capsys, monkeypatch, *args):
@@ -63,7 +63,7 @@ def _cli(capsys, monkeypatch, *args):
 def test_list_tasks_and_models(capsys, monkeypatch):
     out = json.loads(_cli(capsys, monkeypatch, "list-tasks", "--json"))
     by = {t["name"]: t for t in out}
-    assert by["geoloc_rank"]["main_score"] == "hit@5" and by["geoloc_rank_graph"]["with_graph"] is True
+    assert by["geoloc_rank"]["main_score"] == "hit@1" and by["geoloc_rank_graph"]["with_graph"] is True
     assert by["retrieval_image2image_global"]["protocol"] == "global"
     assert by["perception_osm"]["data_task"] == "perception_osm"
     table = _cli(capsys, monkeypatch, "list-models")

@@ -16,15 +16,18 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from ugbench.chance import chance_level
 from ugbench.encoding import as_list
 from ugbench.evaluation import evaluate
+from ugbench.tasks import get_task
 from ugcore.geo import haversine_m
 from ugcore.protocol import ModelMeta
 from ugdata.testing import reseal
 
 RANKING = ["geoloc_rank", "retrieval_caption2image", "retrieval_path2image", "retrieval_image2image",
            "grounding_nearest_poi", "grounding_distance_direction", "retrieval_caption2image_global",
-           "retrieval_image2image_global", "retrieval_path2image_global"]
+           "retrieval_image2image_global", "retrieval_path2image_global", "geoloc_rank_fusion", "geoloc_rank_text",
+           "retrieval_caption2image_fusion"]
 
 
 class ConstantModel:
@@ -59,21 +62,27 @@ def test_constant_embeddings_score_exactly_chance(value, mock_data, tmp_path):
     results = _run(ConstantModel(value), mock_data, tmp_path / "out", RANKING)
     assert sorted(r["task"]["name"] for r in results) == sorted(RANKING)
     for r in results:
-        name, data_task = r["task"]["name"], r["task"]["name"].removesuffix("_global")
-        q = pd.read_parquet(mock_data / "tasks" / data_task / "queries.parquet")
-        corpus = pd.read_parquet(mock_data / "tasks" / data_task / "corpus.parquet")
+        name, meta = r["task"]["name"], get_task(r["task"]["name"])
+        q = meta.select_queries(pd.read_parquet(mock_data / "tasks" / meta.data_task / "queries.parquet"))
+        corpus = pd.read_parquet(mock_data / "tasks" / meta.data_task / "corpus.parquet")
         for split, sc in r["scores"].items():
             qs = q[q["split"].astype(str) == split]
+            assert sc["n_queries"] == len(qs)  # the task scored exactly its query mode's rows
             rows = [_chance(len(corpus) if name.endswith("_global") else len(as_list(c)), len(as_list(p)))
                     for c, p in zip(qs["candidate_ids"], qs["positive_ids"], strict=True)]
             for metric in rows[0]:
                 assert sc[metric] == pytest.approx(np.mean([x[metric] for x in rows]), abs=1e-12), (name, metric)
+                # ugbench.chance computes the same chance from the data alone
+                assert chance_level(meta, qs, corpus, metric=metric) == pytest.approx(sc[metric], abs=1e-12)
+            assert sc["chance"] == pytest.approx(sc["main_score"], abs=1e-12)  # the results state it too
             if name == "geoloc_rank":  # every candidate is the top-1 with equal probability
                 by_id = corpus.set_index(corpus["doc_id"].astype(str))
-                err = [np.mean(haversine_m(row.lat, row.lon, by_id.loc[as_list(row.candidate_ids), "lat"].to_numpy(),
-                                           by_id.loc[as_list(row.candidate_ids), "lon"].to_numpy()))
-                       for row in qs.itertuples()]
+                dist = [haversine_m(row.lat, row.lon, by_id.loc[as_list(row.candidate_ids), "lat"].to_numpy(),
+                                    by_id.loc[as_list(row.candidate_ids), "lon"].to_numpy()) for row in qs.itertuples()]
+                err = [np.mean(d) for d in dist]
                 assert sc["mean_error_m"] == pytest.approx(float(np.mean(err)), rel=1e-9)
+                gs = [np.mean(5000 * np.exp(-d / 1000)) for d in dist]  # expected city-scale GeoScore per query
+                assert sc["geoscore@1km"] == pytest.approx(float(np.mean(gs)), rel=1e-9)
                 assert sc["median_error_m"] == pytest.approx(float(np.median(err)), rel=1e-9)
 
 

@@ -69,12 +69,20 @@ def submit_cmd(
 def render_cmd(
     leaderboard: Path = typer.Option(..., "--leaderboard", "-l", help="Leaderboard JSON to render."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for leaderboard.md and index.html."),
+    results: list[Path] = typer.Option([], "--results", help="A folder holding the entries' results folders (as "
+                                       "submitted, e.g. outputs/baselines); repeatable. Their per-query files let "
+                                       "neighbouring ranks be compared by a paired test over the same queries; "
+                                       "without them, by whether their 95% intervals overlap."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the paired bootstrap and permutation draws."),
 ) -> None:
     """Write leaderboard.md and a static, offline index.html from a leaderboard.
 
     The page works from the file system (inline CSS/JS, no network): a table grouped by task family, sortable
-    by clicking a header, a zero-shot filter and a chart of family means per model. Every submitted string is
-    escaped. Example: ugbench leaderboard render --leaderboard leaderboards/ugbench.json --out site/
+    by clicking a header, a zero-shot filter and a chart of family means per model. Every score shows its 95%
+    interval, and each rank says whether it is distinguishable from the next (a paired test when --results
+    holds both entries' per-query values, else interval overlap). Entries of older benchmark versions are
+    listed apart as history. Every submitted string is escaped.
+    Example: ugbench leaderboard render --leaderboard leaderboards/ugbench.json --out site/ --results outputs/baselines
     """
     from ugbench.leaderboard import load_leaderboard, render
 
@@ -84,8 +92,12 @@ def render_cmd(
                 raise UserError(f"--out {out}: {'it' if p == out else p} is a file, not a folder; give a folder "
                                 "for leaderboard.md and index.html")
             break
+    missing = [str(r) for r in results if not r.is_dir()]
+    if missing:
+        raise UserError(f"--results {missing[0]} is not a folder; give the folder the entries' results were "
+                        "submitted from (e.g. outputs/baselines)")
     lb = load_leaderboard(leaderboard)
-    md, page = render(lb, out)
+    md, page = render(lb, out, results=results or None, seed=seed)
     console.print(f"wrote {md} and {page} ({len(lb.current_entries())} entries)", highlight=False, markup=False)
 
 

@@ -100,6 +100,7 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
 
     # The runner's own item tables, so the figure encodes exactly what evaluation encodes (ids, texts,
     # image ids, graph context, coordinates only on located documents).
+    from ugbench.runners.context import RunContext
     from ugbench.runners.ranking import _corpus_table, _query_table
     from ugbench.tasks.registry import get_task
 
@@ -115,7 +116,8 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
                         "rebuild it with `ugdata build` or pick another --task")
     spec = ud.task_spec(meta.data_task)
     where = f"{ud.root}/tasks/{meta.data_task}/queries.parquet"
-    queries = _pick_queries(ud.task_table(meta.data_task, "queries"), split, n_queries, seed, where)
+    queries = _pick_queries(meta.select_queries(ud.task_table(meta.data_task, "queries")), split, n_queries, seed,
+                            where)
     corpus = ud.task_table(meta.data_task, "corpus").reset_index(drop=True)
     doc_ids_all = corpus["doc_id"].astype(str).tolist()
     cands = [as_list(c) for c in queries["candidate_ids"]]
@@ -136,7 +138,8 @@ def rank_examples(data_dir: str | Path, model_name_or_obj: Any, *, task: str = "
 
     model = _load_model(model_name_or_obj)
     enc = Encoder(model, ud, cache=None, batch_size=batch_size, show_progress=False)
-    inst = {side: (spec.instructions.get(side) or None) for side in ("query", "document")}
+    ctx = RunContext(ud, enc)  # the runner's own instruction lookup (a query mode may have its own)
+    inst = {side: ctx.instruction(meta, spec, side) for side in ("query", "document")}
     de = enc.encode(_corpus_table(corpus), task=meta.name, side="document", instruction=inst["document"],
                     with_graph=meta.with_graph)
     qe = enc.encode(_query_table(queries), task=meta.name, side="query", instruction=inst["query"],

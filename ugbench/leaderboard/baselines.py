@@ -62,8 +62,9 @@ def run_baselines(
         label = model if isinstance(model, str) else getattr(getattr(model, "meta", None), "name", repr(model))
         log(f"baseline {label}: evaluating {len(tasks)} tasks on {data}")
         try:
+            # only the declared splits: the board ranks nothing else, and scoring train/val too doubles the cost
             results = evaluate(model, data, tasks=tasks, output=out, seed=seed, device=device, cache_dir=cache_dir,
-                               show_progress=show_progress)
+                               show_progress=show_progress, splits=sorted({t.split for t in spec.tasks}))
             names = {r["model"]["name"] for r in results}
             if len(names) != 1:
                 raise UserError(f"evaluate returned results of {sorted(names)}")

@@ -121,8 +121,18 @@ class TaskScore(_Strict):
     metric: str = Field(description="name of the main score")
     split: str
     value: float
+    ci95: list[float] | None = Field(
+        None, description="95% bootstrap interval [lo, hi] of value over the split's queries (results schema 1.1); "
+        "null for results without one (1.0)")
     zero_shot: bool
     dataset_fingerprint: str
+
+    @field_validator("ci95")
+    @classmethod
+    def _interval(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) != 2 or not v[0] <= v[1]):
+            raise ValueError(f"ci95 must be [lo, hi] with lo <= hi, got {v}")
+        return v
 
 
 class Aggregates(_Strict):

@@ -16,29 +16,63 @@
   // Columns: key, header, group, value(entry) -> number|string|null, kind.
   const columns = [
     { key: "rank", label: "Rank", group: "", kind: "num", value: function (e) { return e.rank; } },
+    { key: "vs_next", label: "vs. next", group: "", kind: "text", title: "Is this rank distinguishable from the "
+      + "next one (mean over families, 95%)?", value: function (e) { return sepValue(e); } },
     { key: "model", label: "Model", group: "", kind: "text", value: function (e) { return e.model; } },
     { key: "zero_shot", label: "Zero-shot", group: "", kind: "text",
       value: function (e) { return e.zero_shot ? "yes" : "no"; } },
     { key: "n_parameters", label: "Parameters", group: "", kind: "num",
       value: function (e) { return e.n_parameters; } },
     { key: "mean_over_tasks", label: "Mean (tasks)", group: "Means", kind: "score",
-      value: function (e) { return e.mean_over_tasks; } },
+      value: function (e) { return e.mean_over_tasks; },
+      ci: function (e) { return e.intervals ? e.intervals.mean_over_tasks : null; } },
     { key: "mean_over_families", label: "Mean (families)", group: "Means", kind: "score",
-      value: function (e) { return e.mean_over_families; } },
+      value: function (e) { return e.mean_over_families; },
+      ci: function (e) { return e.intervals ? e.intervals.mean_over_families : null; } },
   ];
   bench.families.forEach(function (f) {
     columns.push({ key: "family:" + f, label: f, group: "Family means", kind: "score",
-                   value: function (e) { const v = e.per_family[f]; return v === undefined ? null : v; } });
+                   value: function (e) { const v = e.per_family[f]; return v === undefined ? null : v; },
+                   ci: function (e) { return familyCi(e, f); } });
   });
   bench.families.forEach(function (f) {
     familyTasks[f].forEach(function (t) {
       columns.push({ key: "task:" + t.name, label: t.name, title: t.main_score + " (v" + t.version + ")",
                      group: f, kind: "score", task: t.name,
-                     value: function (e) { const s = e.scores[t.name]; return s ? s.value : null; } });
+                     value: function (e) { const s = e.scores[t.name]; return s ? s.value : null; },
+                     ci: function (e) { const s = e.scores[t.name]; return s && s.ci95 ? s.ci95 : null; } });
     });
   });
 
   const state = { key: "rank", dir: "asc", zeroShotOnly: false };
+
+  function familyCi(e, f) {
+    const iv = e.intervals && e.intervals.per_family ? e.intervals.per_family[f] : null;
+    return iv === undefined ? null : iv;
+  }
+
+  // Distinguishability of an entry from the next rank, computed in Python (ugbench/leaderboard/distinguish.py).
+  function sepValue(e) {
+    const t = e.vs_next;
+    if (!t || t.distinguishable === null || t.distinguishable === undefined) return null;
+    return t.distinguishable ? "yes" : "no";
+  }
+
+  function sepTitle(e) {
+    const t = e.vs_next;
+    const parts = ["vs. " + t.next_model + ": mean over families " + (t.difference >= 0 ? "+" : "") +
+                   (100 * t.difference).toFixed(2)];
+    if (t.ci95) parts.push("95% CI of the difference [" + (100 * t.ci95[0]).toFixed(2) + ", " +
+                           (100 * t.ci95[1]).toFixed(2) + "]");
+    if (t.p_value !== null && t.p_value !== undefined) parts.push("p = " + t.p_value.toFixed(4));
+    parts.push("method: " + (data.methods[t.method] || t.method));
+    if (t.note) parts.push(t.note);
+    return parts.join("; ");
+  }
+
+  function halfWidth(ci) {
+    return "\u00b1" + (100 * (ci[1] - ci[0]) / 2).toFixed(2);
+  }
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -136,10 +170,26 @@
           td.appendChild(name);
           td.appendChild(el("span", e.revision, "rev"));
           if (e.partial) td.appendChild(el("span", "partial " + e.n_tasks + "/" + e.n_declared_tasks, "badge"));
+        } else if (col.key === "vs_next") {
+          const v = sepValue(e);
+          if (v !== null) {
+            const mark = el("span", v === "yes" ? "\u2260 yes" : "\u2248 no", "sep sep-" + v);
+            mark.title = sepTitle(e);
+            td.appendChild(mark);
+            td.appendChild(el("span", e.vs_next.method, "method"));
+          } else {
+            td.textContent = "\u2013";
+          }
         } else {
-          let text = fmt(col, col.value(e));
-          if (col.task && e.scores[col.task] && !e.scores[col.task].zero_shot) text += " \u2020";
-          td.textContent = text;
+          const v = col.value(e);
+          td.appendChild(document.createTextNode(fmt(col, v)));
+          const ci = col.ci ? col.ci(e) : null;
+          if (ci && v !== null && v !== undefined) {
+            const span = el("span", " " + halfWidth(ci), "ci");
+            span.title = "95% interval [" + (100 * ci[0]).toFixed(2) + ", " + (100 * ci[1]).toFixed(2) + "]";
+            td.appendChild(span);
+          }
+          if (col.task && e.scores[col.task] && !e.scores[col.task].zero_shot) td.appendChild(document.createTextNode(" \u2020"));
         }
         tr.appendChild(td);
       });
@@ -200,8 +250,15 @@
         }
         const rect = svg("rect", { x: x0 + ei * bar, y: Math.min(y(0), y(100 * v)), width: bar - 2,
                                    height: Math.abs(y(0) - y(100 * v)), fill: color, class: "bar" });
-        rect.appendChild(svg("title", {}, e.model + " \u2013 " + f + ": " + (100 * v).toFixed(2)));
+        const ci = familyCi(e, f);
+        rect.appendChild(svg("title", {}, e.model + " \u2013 " + f + ": " + (100 * v).toFixed(2) +
+                             (ci ? " " + halfWidth(ci) : "")));
         s.appendChild(rect);
+        if (ci) {  // the 95% interval as an error bar, clipped to the plot
+          const cx = x0 + ei * bar + (bar - 2) / 2;
+          const clip = function (u) { return Math.max(lo, Math.min(hi, 100 * u)); };
+          s.appendChild(svg("line", { x1: cx, x2: cx, y1: y(clip(ci[0])), y2: y(clip(ci[1])), class: "err" }));
+        }
       });
       s.appendChild(svg("text", { x: left + fi * groupW + groupW / 2, y: top + plotH + 18, "text-anchor": "middle" }, f));
     });
@@ -211,6 +268,43 @@
       s.appendChild(svg("text", { x: left + 18, y: ly + 10, class: "legend" }, e.model + " (" + e.revision + ")"));
     });
     box.appendChild(s);
+  }
+
+  function buildHistory() {
+    // Entries of older benchmark versions: history, listed apart and never ranked against the current ones.
+    const rows = data.history || [];
+    const section = document.getElementById("history-section");
+    section.hidden = rows.length === 0;
+    const tbody = document.querySelector("#history tbody");
+    tbody.replaceChildren();
+    rows.forEach(function (h) {
+      const tr = el("tr", null, "history");
+      const version = el("td");
+      version.appendChild(el("span", h.benchmark + " " + h.benchmark_version));
+      version.appendChild(el("span", "history", "badge history-badge"));
+      tr.appendChild(version);
+      const model = el("td");
+      model.appendChild(el("span", h.model, "history-model"));
+      model.appendChild(el("span", h.revision, "rev"));
+      tr.appendChild(model);
+      tr.appendChild(el("td", fmt({ kind: "score" }, h.mean_over_families), "num"));
+      tr.appendChild(el("td", fmt({ kind: "score" }, h.mean_over_tasks), "num"));
+      tr.appendChild(el("td", String(h.n_tasks) + (h.partial ? " (partial)" : ""), "num"));
+      tr.appendChild(el("td", h.submitted_at ? h.submitted_at.slice(0, 10) : "\u2013"));
+      tbody.appendChild(tr);
+    });
+  }
+
+  function methodNote() {
+    // Which way neighbouring ranks were compared on this page (per pair; see the column's tooltips).
+    const used = {};
+    entries.forEach(function (e) { if (e.vs_next && e.vs_next.method) used[e.vs_next.method] = (used[e.vs_next.method] || 0) + 1; });
+    const keys = Object.keys(used).sort();
+    const note = document.getElementById("method-note");
+    if (!keys.length) { note.textContent = "No neighbouring ranks could be compared (no intervals)."; return; }
+    note.textContent = "vs. next: is the entry's mean over families distinguishable from the next rank's at 95%? " +
+      "Decided by " + keys.map(function (k) { return (data.methods[k] || k) + " (" + used[k] + " pair" +
+      (used[k] === 1 ? "" : "s") + ")"; }).join("; ") + ".";
   }
 
   function render() {
@@ -227,7 +321,10 @@
   });
   const foot = [];
   if (data.updated_at) foot.push("Updated " + data.updated_at + ".");
-  if (data.older_entries) foot.push(data.older_entries + " entries of older benchmark versions are not ranked here.");
+  if (data.older_entries) foot.push(data.older_entries + " entries of older benchmark versions are not ranked here " +
+                                    "(listed under History).");
   document.getElementById("footer").textContent = foot.join(" ");
+  methodNote();
+  buildHistory();
   render();
 })();

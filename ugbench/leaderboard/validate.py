@@ -166,6 +166,15 @@ def _model_ref(result: TaskResult, rel: str, problems: list[str]) -> ModelRef | 
         return None
 
 
+def _main_interval(split_scores: dict[str, Any], main_score: str) -> list[float] | None:
+    """The main score's 95% interval from results schema 1.1 (None for 1.0 results): the page shows it, and
+    neighbouring ranks are told apart with it when no per-query values are at hand."""
+    ci = (split_scores.get("ci95") or {}).get(main_score)
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+        return None
+    return [float(ci[0]), float(ci[1])]
+
+
 def _check_result(
     result: TaskResult,
     rel: str,
@@ -235,6 +244,7 @@ def _check_result(
         metric=declared.main_score,
         split=declared.split,
         value=float(split_scores["main_score"]),
+        ci95=_main_interval(split_scores, declared.main_score),
         zero_shot=bool(result.provenance.zero_shot) and not trained_on,
         dataset_fingerprint=fp,
     )

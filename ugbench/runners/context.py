@@ -29,7 +29,10 @@ class RunContext:
         return self.ud.task_spec(meta.data_task)
 
     def instruction(self, meta, spec, side: str) -> str | None:
-        inst = spec.instructions.get(side)
+        """The data's instruction for `side`; a query-mode task's own ("query:text") where the data has one,
+        since a text-only query must not be told it is a street view."""
+        mode = getattr(meta, "query_mode", None)
+        inst = (spec.instructions.get(f"{side}:{mode}") if mode else None) or spec.instructions.get(side)
         self.instructions[side] = inst or None
         return inst or None
 

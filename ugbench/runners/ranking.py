@@ -9,6 +9,10 @@ rule in both protocols: each metric (and each geo metric of the top-1 choice) is
 orderings of the tied documents, so constant embeddings score exactly chance and the order of a candidate
 list never matters.
 Per-qtype breakdowns are reported under `by_qtype` when queries have more than one qtype.
+A task scores only the queries of its query mode (TaskMeta.select_queries: image, text or fusion queries
+of one data folder). Each split also reports `chance` (the main score's analytic chance on its queries,
+ugbench.chance), `n_candidates_min` and `n_short_queries` (queries ranking fewer than ugbench.chance's
+MIN_CANDIDATES documents, where chance exceeds 5%), so a too-easy task cannot pass unnoticed.
 Every metric carries a 95% seeded bootstrap interval over queries under `ci95` (ugbench.stats), and each
 query's values go to ctx.per_query (written beside the results as <task>.perquery.parquet for `ugbench compare`).
 """
@@ -23,8 +27,9 @@ import pandas as pd
 from ugcore.errors import DataError
 from ugcore.ranking import score_blocks, tie_counts
 
+from ..chance import MIN_CANDIDATES, chance_per_query, n_ranked
 from ..encoding import ItemTable, as_list, graphs_of, normalize_rows, opt_float, opt_str
-from ..metrics.geo import GEO_THRESHOLDS_M, geo_metrics_expected, top_tie_geo
+from ..metrics.geo import GEO_THRESHOLDS_M, GEOSCORE_NAME, geo_metrics_expected, top_tie_geo
 from ..metrics.ranking import DEFAULT_KS, count_metrics, positive_counts
 from ..stats import bootstrap_ci
 
@@ -77,10 +82,11 @@ class _TopGeo:
         self.q, self.d = q_latlon, d_latlon
         self.error = np.zeros(n)
         self.within = np.zeros((n, len(GEO_THRESHOLDS_M)))
+        self.geoscore = np.zeros(n)
 
     def add(self, i: int, top_docs: np.ndarray) -> None:
-        self.error[i], self.within[i] = top_tie_geo(self.q[0][i], self.q[1][i], self.d[0][top_docs],
-                                                    self.d[1][top_docs])
+        self.error[i], self.within[i], self.geoscore[i] = top_tie_geo(self.q[0][i], self.q[1][i],
+                                                                      self.d[0][top_docs], self.d[1][top_docs])
 
 
 def _global_counts(qe: np.ndarray, de: np.ndarray, pos_idx: list[np.ndarray], geo: _TopGeo | None,
@@ -124,6 +130,10 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     corpus = ud.task_table(meta.data_task, "corpus")
     _require(queries, QUERY_REQUIRED, qpath)
     _require(corpus, CORPUS_REQUIRED, f"{ud.root}/tasks/{meta.data_task}/corpus.parquet")
+    queries = meta.select_queries(queries).reset_index(drop=True)
+    if queries.empty:
+        raise DataError(f"{qpath} has no {meta.query_mode} queries for task '{meta.name}' (data built before "
+                        "ugbench's query modes: rebuild it with `ugdata build`)")
     splits = ctx.pick_splits(meta, spec, sorted(queries["split"].astype(str).unique()), qpath)
     queries = queries[queries["split"].astype(str).isin(splits)].reset_index(drop=True)
     if corpus["doc_id"].duplicated().any():
@@ -148,6 +158,9 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     if meta.with_graph and not (_has_graph(queries) or _has_graph(corpus)):
         raise DataError(f"{qpath}: no query or document has graph_context, so the with-graph task '{meta.name}' "
                         "cannot run; rebuild with graph context or use the task without _graph")
+    # chance levels from the candidate counts (the full corpus, before the local protocol trims it)
+    n_cands = n_ranked(meta, queries, corpus, spec)
+    chance = chance_per_query(meta, queries, corpus, spec=spec)
     if meta.protocol == "local":  # encode only the documents some selected query can rank
         used = sorted({doc_index[d] for c in cands for d in c})
         corpus = corpus.iloc[used].reset_index(drop=True)
@@ -168,7 +181,8 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
     ctx.timings["encode"] = ctx.timings.get("encode", 0.0) + time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    qe, de = normalize_rows(qe), normalize_rows(de)
+    # in place: the encoder hands over fresh arrays, and a second corpus-sized copy is what broke 4 GB at 10^6 docs
+    qe, de = normalize_rows(qe, inplace=True), normalize_rows(de, inplace=True)
     pos_idx = [np.array([doc_index[d] for d in p], dtype=np.int64) for p in poss]
     split_col = queries["split"].astype(str).to_numpy()
     use_geo = meta.geo_metrics and {"lat", "lon"} <= set(queries.columns) and {"lat", "lon"} <= set(corpus.columns)
@@ -237,6 +251,9 @@ def run_ranking_task(meta, ctx) -> dict[str, dict]:
         if meta.main_score not in scores:
             raise ValueError(f"task '{meta.name}' main_score '{meta.main_score}' is not a computed metric")
         scores["main_score"] = scores[meta.main_score]
+        scores["chance"] = float(chance[m].mean())
+        scores["n_candidates_min"] = int(n_cands[m].min())
+        scores["n_short_queries"] = int(np.count_nonzero(n_cands[m] < MIN_CANDIDATES))
         scores["n_queries"] = int(m.sum())
         scores["n_documents"] = n_docs[split]
         out[split] = scores
@@ -251,6 +268,7 @@ def _per_query(pq: pd.DataFrame, geo: _TopGeo | None) -> dict[str, np.ndarray]:
         values["median_error_m"] = values["mean_error_m"] = geo.error
         for j, t in enumerate(GEO_THRESHOLDS_M):
             values[f"acc@{t}m"] = geo.within[:, j]
+        values[GEOSCORE_NAME] = geo.geoscore
     return values
 
 
@@ -262,5 +280,5 @@ def _intervals(values: dict[str, np.ndarray], rows: np.ndarray, seed: int, keys:
 def _aggregate(pq: pd.DataFrame, geo: _TopGeo | None, rows: np.ndarray) -> dict:
     scores: dict = {c: float(pq[c].mean()) for c in pq.columns}
     if geo is not None:
-        scores.update(geo_metrics_expected(geo.error[rows], geo.within[rows]))
+        scores.update(geo_metrics_expected(geo.error[rows], geo.within[rows], geo.geoscore[rows]))
     return scores

@@ -8,17 +8,25 @@ A task file declares the image-only task; `variants=` derives the others with sy
     <name>_graph      with-graph: each item also gets GraphContext(data_dir, its graph_context node ids)
     <name>_global     global protocol: rank the whole corpus (exact, in blocks) instead of each query's candidates
     <name>_global_graph
+and `modes=` the paper's other query modes (image / text / fusion = image plus text) of a task whose data
+folder holds queries of several modes (queries.parquet column `query_mode`):
+    <name>_<mode>        the queries of that mode only (local protocol)
+    <name>_<mode>_graph  with graph, when "graph" is among `variants`
+The declared task scores its own `query_mode` (plus rows without one: data written before modes existed).
 The family -> runner mapping lives in one place: `FAMILY_RUNNERS` in ugbench/runners/__init__.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ugcore.errors import UserError
 from ugcore.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Family = Literal["geolocation", "retrieval", "perception", "grounding", "streetsem"]
 Protocol = Literal["local", "global", "probe"]
@@ -50,13 +58,33 @@ class TaskMeta(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     geo_metrics: bool = False  # add geo metrics from the top-1 document (ranking tasks)
     options: dict[str, Any] = Field(default_factory=dict)  # family-specific knobs (e.g. ks, a "runner")
+    # The paper's query modes: which rows of queries.parquet (column `query_mode`: image, text, fusion) this
+    # task scores. None: every row (a task with one kind of query). `owns_unmarked_queries`: rows without a
+    # mode (data written before modes existed) belong to this task; true for the declared task, false for the
+    # mode variants derived from it, so old data gives the declared task exactly its former queries.
+    query_mode: str | None = None
+    owns_unmarked_queries: bool = True
 
     def modalities(self, spec) -> dict[str, list[str]]:
-        """What the model sees on each side: the data's item modalities (task.json), with "graph" only in
-        the with-graph variants."""
+        """What the model sees on each side: the data's item modalities (task.json; per query mode where the
+        data declares them in extra["query_modes"]), with "graph" only in the with-graph variants."""
         extra = ["graph"] if self.with_graph else []
+        qmods = (spec.extra.get("query_modes") or {}).get(self.query_mode, spec.query_modalities)
         return {side: [m for m in mods if m != "graph"] + extra
-                for side, mods in (("query", spec.query_modalities), ("document", spec.doc_modalities))}
+                for side, mods in (("query", qmods), ("document", spec.doc_modalities))}
+
+    def select_queries(self, queries: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a queries table (pandas) that this task scores: those of its query mode (module
+        docstring). Every reader of a task's queries (runner, chance levels, figures) goes through this."""
+        if self.query_mode is None:
+            return queries
+        if "query_mode" not in queries.columns:
+            return queries if self.owns_unmarked_queries else queries.iloc[:0]
+        mode = queries["query_mode"]
+        keep = mode.astype(object).eq(self.query_mode)
+        if self.owns_unmarked_queries:
+            keep |= mode.isna()
+        return queries[keep.to_numpy(bool)]
 
 
 UGBENCH_CITATION = (
@@ -77,12 +105,29 @@ def _add(meta: TaskMeta) -> None:
     TASKS.add(meta.name, meta, tuple(meta.aliases))
 
 
-def register_task(meta: TaskMeta, *, variants: tuple[str, ...] = ("graph",)) -> TaskMeta:
-    """Register `meta` and its derived variants ("graph", "global", "global_graph").
+QUERY_MODES = ("image", "text", "fusion")
+MODE_WORDS = {"image": "image queries", "text": "text-only queries", "fusion": "fusion queries (image plus text)"}
 
-    Aliases are kept only on the base task; variants get "<alias>_<variant>" aliases.
+
+def register_task(meta: TaskMeta, *, variants: tuple[str, ...] = ("graph",), modes: tuple[str, ...] = ()) -> TaskMeta:
+    """Register `meta` and its derived variants ("graph", "global", "global_graph") and query modes.
+
+    Aliases are kept only on the base task; variants get "<alias>_<variant>" aliases. Each mode in `modes`
+    (other than the declared task's own `query_mode`) adds "<name>_<mode>" (and "<name>_<mode>_graph" when
+    "graph" is among `variants`): the same data folder, scored on that mode's queries, local protocol only
+    (under the global protocol a fusion query's own image would sit in the corpus it ranks).
     """
     _add(meta)
+    for mode in modes:
+        if mode not in QUERY_MODES or mode == meta.query_mode or meta.query_mode is None:
+            raise ValueError(f"task {meta.name}: query mode '{mode}' needs the task's own query_mode set and one "
+                             f"of {QUERY_MODES} other than it")
+        base = meta.model_copy(update={
+            "name": f"{meta.name}_{mode}", "aliases": [f"{a}_{mode}" for a in meta.aliases], "query_mode": mode,
+            "owns_unmarked_queries": False,
+            "description": meta.description + f" Query mode: {MODE_WORDS[mode]}.",
+        })
+        register_task(base, variants=tuple(v for v in variants if v == "graph"))
     for v in variants:
         if v not in ("graph", "global", "global_graph"):
             raise ValueError(f"unknown variant '{v}' for task {meta.name}")

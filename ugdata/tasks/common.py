@@ -1,7 +1,9 @@
-"""Shared inputs and helpers for task writers: spatially near hard negatives, capped query samples."""
+"""Shared inputs and helpers for task writers: spatially near hard negatives, capped query samples,
+candidate-count rules and facts, lexical masking of query texts."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +14,12 @@ from ugdata.format import TaskSpec
 from ugdata.splits import local_xy
 
 EVAL_SPLITS = ("val", "test")
+# A local ranking query needs this many candidates for Hit@1's chance (1/n) to be at most 5% (UGBench 2.0).
+# In a build asking for at least this many (`n_candidates`, 25 in the UGBench 2.0 preset), a query that cannot
+# get them (too few points, POIs or answers near it) is dropped and counted in task.json extra["candidates"]
+# ["dropped_short_queries"]: it would lift the task's chance above 5% unnoticed. Smaller builds (tests, the
+# demo) keep any query with 2 or more candidates, and their chance is reported as it is.
+MIN_CANDIDATES = 20
 
 
 @dataclass
@@ -92,6 +100,48 @@ def near_neighbours(lat, lon, k: int, min_m: float, group=None) -> list[list[int
     return out
 
 
+def min_candidates(inp: TaskInputs) -> int:
+    """The fewest candidates a written query may have (MIN_CANDIDATES above: why)."""
+    return MIN_CANDIDATES if inp.n_candidates >= MIN_CANDIDATES else 2
+
+
+def candidate_facts(inp: TaskInputs, rows: list[dict], dropped: int) -> dict:
+    """task.json extra["candidates"]: the target and floor, candidates per written query, and how many
+    queries were dropped for having fewer than the floor or written with fewer than the target."""
+    n = np.array([len(r["candidate_ids"]) for r in rows], dtype=np.int64)
+    return {"n_candidates": int(inp.n_candidates), "min_candidates": min_candidates(inp),
+            "min": int(n.min()) if n.size else 0, "median": float(np.median(n)) if n.size else 0.0,
+            "max": int(n.max()) if n.size else 0, "short_queries": int(np.count_nonzero(n < inp.n_candidates)),
+            "dropped_short_queries": int(dropped)}
+
+
+def require_some(rows: list, dropped: int, inp: TaskInputs) -> None:
+    """Refuse (TaskNotBuilt, recorded in the manifest's omitted_tasks) a task whose every query was dropped for
+    having too few candidates, with that reason rather than a bare "no queries"."""
+    if not rows and dropped:
+        raise TaskNotBuilt(f"all {dropped} queries have fewer than {min_candidates(inp)} candidates (too few view "
+                           f"points or places near them in their split for n_candidates={inp.n_candidates}): build "
+                           "a larger area or ask for fewer candidates")
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str | None) -> set[str]:
+    """Lower-cased \\w+ tokens: the words a keyword model (ugbench's bm25) matches on."""
+    return set(_WORD.findall((text or "").lower()))
+
+
+def mask_words(text: str, banned: set[str]) -> str:
+    """`text` without the words in `banned` (whole \\w+ tokens, case-insensitive), spacing and punctuation
+    tidied. Used so that a text query shares no word with its candidates' texts: otherwise a keyword model
+    finds the answer by word overlap (street and place names) instead of understanding the scene."""
+    out = _WORD.sub(lambda m: "" if m.group(0).lower() in banned else m.group(0), text)
+    out = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s{2,}", " ", out))
+    out = re.sub(r"([,;:])(\s*[,;:.])+", r"\1", out)
+    return out.strip(" ,;:")
+
+
 def cap_sample(df: pd.DataFrame, max_n: int, seed: int, by: str = "split") -> pd.DataFrame:
     """At most max_n rows per `by` value, seeded and order-stable."""
     parts = []
@@ -115,7 +165,9 @@ def image_corpus(views: pd.DataFrame) -> pd.DataFrame:
 
 
 def queries_frame(rows: list[dict]) -> pd.DataFrame:
+    """The queries table (ugdata.format.QUERY_COLUMNS, plus `query_mode`: image, text or fusion, which
+    ugbench's query-mode tasks select on; None where a writer does not set it)."""
     cols = ["query_id", "split", "text", "image_id", "graph_context", "lat", "lon", "qtype", "candidate_ids",
-            "positive_ids"]
+            "positive_ids", "query_mode"]
     df = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
     return df.sort_values("query_id", kind="stable").reset_index(drop=True)

@@ -50,15 +50,20 @@ def random_scores(seed: int, tasks: tuple[str, ...] = TASKS) -> dict[str, float]
 
 
 def result_for(spec: BenchmarkSpec, task: str, value: float, *, model: str, revision: str = "r1",
-               zero_shot: bool = True, fingerprint: str | None = None, training_datasets=None) -> TaskResult:
+               zero_shot: bool = True, fingerprint: str | None = None, training_datasets=None,
+               ci: float | None = None) -> TaskResult:
+    """ci: also write a 95% interval value +- ci (clipped to [0, 1]), as results schema 1.1 does."""
     t = spec.task(task)
     assert t is not None
     meta = ModelMeta(name=model, revision=revision, n_parameters=1234, embed_dim=8, adapter="test",
                      training_datasets=training_datasets or {})
+    scores: dict = {"main_score": value, t.main_score: value, "n_queries": 40}
+    if ci is not None:
+        scores["ci95"] = {t.main_score: [max(0.0, value - ci), min(1.0, value + ci)]}
     return TaskResult(
         task=TaskInfo(name=task, version=t.version, main_score=t.main_score, family=t.family),
         model={"name": model, "revision": revision, "metadata": meta.to_dict()},
-        scores={t.split: {"main_score": value, t.main_score: value, "n_queries": 40}},
+        scores={t.split: scores},
         provenance=Provenance(package_version="0.1.0", git_commit="deadbeef", task_version=t.version,
                               dataset_fingerprint=fingerprint or spec.datasets[t.dataset].fingerprint or "none",
                               dataset_path="/data/helsinki", seed=0, created_at="2026-11-21T00:00:00+00:00",
