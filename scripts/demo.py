@@ -6,8 +6,13 @@ uge cssr train (CSSR) -> ugbench evaluate (UGE + baselines) -> ugbench submit ->
 render -> ugbench figures. A step whose output already exists (and was made with the same settings) is
 skipped, so a rerun only redoes what changed.
 
-    python scripts/demo.py                 # full demo (12.4 min measured on 2 cores; a rerun 0.4 min)
+    python scripts/demo.py                 # full demo (MiniLM-VLM; ~14 min estimated on 2 cores, see below)
     python scripts/demo.py --profile quick # the reduced demo the integration test runs
+
+The full demo's time with MiniLM-VLM is an estimate from its steps, each measured on a shared 2-core Xeon with
+one torch thread per process: training 2.9 + 2.4 min, `ugbench evaluate --tasks all` of a MiniLM-VLM model
+1.3 min (untrained, stage 1) and 2.6 min (stage 2, with its graph variants), the rest ~3 min (as measured
+before, the minilm baseline's evaluation 1.4 -> ~0.6 min with one thread); a rerun 0.4 min.
 """
 
 from __future__ import annotations
@@ -38,10 +43,21 @@ class Profile:
     """Sizes of one demo run. `full` is the README's demo; `quick` is what the integration test runs."""
 
     synth: int = 150
-    clip: str | None = None  # W,S,E,N of the embedded extract; None = the whole extract
+    # W,S,E,N of the embedded extract; None = the whole extract. The full demo keeps the dense centre (Kamppi /
+    # Punavuori, ugdata.testing.SMALL_CLIP), where MiniLM-VLM's training was measured to learn: on 150 points
+    # spread over the whole extract its stage 1 sat at uniform loss for 120 steps (held-out MRR .081 -> .071),
+    # on the centre it went .059 -> .243 (2 processes, 120 steps).
+    clip: str | None = "24.936,60.164,24.947,60.170"
     views_per_point: int = 4
-    stage1_steps: int = 300  # x 2 processes x batch 8: ~13 epochs of the ~370 training views
-    stage2_steps: int = 150
+    # The UGE backbone (a config of ugcore/backbones/configs; its training configs are
+    # configs/uge/<backbone>-stage{1,2}.yaml) and how step titles name it. The full demo trains MiniLM-VLM (the
+    # real all-MiniLM-L6-v2 behind a small vision tower: it learns on a laptop); the quick one keeps the tiny
+    # random-weight Qwen2-VL, whose steps take a fraction of the time (it checks the pipeline, not learning).
+    backbone: str = "minilm-vlm"
+    backbone_label: str = "MiniLM-VLM"
+    stage1_steps: int = 120  # x 2 processes x batch 8: ~5 epochs of the 360 training views; 2.9 min measured
+    stage2_steps: int = 60  # 2.4 min measured (shared 2-core Xeon, one thread per process)
+    eval_every: int = 30  # held-out MRR during training (the learning curves of the figures)
     batch_size: int = 8
     cssr_epochs: int = 30
     baselines: list[str] = field(default_factory=lambda: ["random", "bm25", "minilm", "geo-prior"])
@@ -51,7 +67,8 @@ class Profile:
 PROFILES = {
     "full": Profile(),
     "quick": Profile(
-        synth=60, clip="24.935,60.164,24.947,60.172", stage1_steps=100, stage2_steps=40, cssr_epochs=8,
+        synth=60, clip="24.935,60.164,24.947,60.172", backbone="tiny-qwen2-vl", backbone_label="tiny",
+        stage1_steps=100, stage2_steps=40, eval_every=50, cssr_epochs=8,
         baselines=["random", "bm25", "minilm"],
         tasks="geoloc_rank,grounding_nearest_poi_graph,perception_osm_graph,retrieval_caption2image,"
         "retrieval_image2image_graph,streetsem_text2view,streetsem_fov",
@@ -93,7 +110,12 @@ class Demo:
         t0 = time.perf_counter()
         quiet = {"TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
                  "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning"}  # rich bars stay; library noise goes
-        proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env={**quiet, **os.environ, **(env or {})})
+        # One torch thread per process unless the caller says otherwise: on the 2-core machines this demo is
+        # sized for (often shared), two threads per process spin against each other on the demo's small
+        # matrices. Measured on a shared 2-core Xeon, `ugbench evaluate --tasks all` of MiniLM-VLM: 75 s with one
+        # thread, 229 s with two on 14 of the tasks; the minilm baseline on those 14: 29 s vs 70 s.
+        threads = {"OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env={**quiet, **threads, **os.environ, **(env or {})})
         self.timings[title] = round(time.perf_counter() - t0, 1)
         if proc.returncode != 0:
             console.print(f"[bold red]demo step failed:[/] {title} (exit {proc.returncode})")
@@ -119,22 +141,30 @@ class Demo:
         self.step("Build UGData for the embedded city (ugdata build)", self.data, settings, [cmd])
         self.figures.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def train_titles(self) -> tuple[str, str]:
+        """The two UGE training steps' titles (they key the reuse stamps, and the evaluations name them)."""
+        label = self.p.backbone_label
+        return (f"Train {label} UGE stage 1 (accelerate launch, 2 CPU processes)",
+                f"Train {label} UGE stage 2: graph encoder (accelerate launch, 2 CPU processes)")
+
     def train_uge(self) -> tuple[Path, Path]:
         accel = [BIN / "accelerate", "launch", "--config_file", ROOT / "configs/accelerate/cpu_2proc.yaml",
                  "-m", "uge.train"]
         s1, s2 = self.runs / "uge-stage1", self.runs / "uge-stage2"
         fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
         common = [f"data.path={self.data}", "train.cpu=true", f"train.seed={self.seed}",
-                  f"train.per_device_batch_size={self.p.batch_size}", "logging.wandb=disabled"]
-        c1 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml", *common,
+                  f"train.per_device_batch_size={self.p.batch_size}", "logging.wandb=disabled",
+                  f"train.eval_every_steps={self.p.eval_every}"]
+        configs = ROOT / "configs" / "uge"
+        c1 = [*accel, "--config", configs / f"{self.p.backbone}-stage1.yaml", *common,
               f"train.output_dir={s1}", f"train.max_steps={self.p.stage1_steps}"]
-        t1 = "Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)"
+        t1, t2 = self.train_titles
         self.step(t1, s1, {"cmd": [str(c) for c in c1[1:]], "data": fp}, [c1])
-        c2 = [*accel, "--config", ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml", *common,
+        c2 = [*accel, "--config", configs / f"{self.p.backbone}-stage2.yaml", *common,
               f"train.init_adapter={s1 / 'final'}", f"train.output_dir={s2}",
               f"train.max_steps={self.p.stage2_steps}"]
-        self.step("Train tiny UGE stage 2: graph encoder (accelerate launch, 2 CPU processes)", s2,
-                  {"cmd": [str(c) for c in c2[1:]], "data": fp, "stage1": self._stamp_of(t1)}, [c2])
+        self.step(t2, s2, {"cmd": [str(c) for c in c2[1:]], "data": fp, "stage1": self._stamp_of(t1)}, [c2])
         return s1 / "final", s2 / "final"
 
     def train_cssr(self) -> Path:
@@ -153,9 +183,8 @@ class Demo:
         # ugbench caches embeddings by model revision, data fingerprint, task and instruction, so a rerun
         # re-encodes nothing and only rescoring happens.
         fp = json.loads((self.data / "manifest.json").read_text())["fingerprint"]
-        trained = {str(self.runs / "uge-stage1" / "final"): "Train tiny UGE stage 1 (accelerate launch, 2 CPU processes)",
-                   str(self.runs / "uge-stage2" / "final"): "Train tiny UGE stage 2: graph encoder (accelerate launch, "
-                   "2 CPU processes)",
+        t1, t2 = self.train_titles
+        trained = {str(self.runs / "uge-stage1" / "final"): t1, str(self.runs / "uge-stage2" / "final"): t2,
                    str(self.runs / "cssr"): TRAIN_CSSR}
         for label, model in models.items():
             out = output or self.results
@@ -246,7 +275,7 @@ def main(
     s1, s2 = demo.train_uge()
     cssr = demo.train_cssr()
     models = {name: name for name in demo.p.baselines}
-    models["tiny-qwen2-vl (untrained backbone)"] = "tiny-qwen2-vl"
+    models[f"{demo.p.backbone} (untrained backbone)"] = demo.p.backbone
     models["UGE stage 1"] = str(s1)
     models["UGE stage 2"] = str(s2)
     demo.evaluate(models)

@@ -87,7 +87,7 @@ def save_model_files(model, cfg: UGEConfig, out: Path, *, name: str) -> None:
         "stage": cfg.train.stage,
         "embed_dim": model.embed_dim,
         "modalities": modalities,
-        "pooling": "last_token",
+        "pooling": model.pooling,
         "normalized": cfg.embedding.normalize,
         "training_data": cfg.data.path,
     })
@@ -166,7 +166,11 @@ def load_model_weights(model, path: Path, *, strict_heads: bool = True) -> None:
         if not ad.is_file():
             raise UserError(f"{path} holds no LoRA adapter ({ad} missing); it is not a complete UGE checkpoint")
         sd = load_file(str(ad))
-        res = set_peft_model_state_dict(model.lm, sd)
+        try:
+            res = set_peft_model_state_dict(model.lm, sd)
+        except KeyError as e:  # peft looks up each fully trained module's tensors (modules_to_save) by name
+            raise UserError(f"adapter {ad} does not match this backbone: it lacks {e} (it was trained on another "
+                            "build or version of the backbone)") from None
         unexpected = list(getattr(res, "unexpected_keys", []) or [])
         if unexpected:
             raise UserError(f"adapter {ad} does not match this backbone: {len(unexpected)} tensors fit no module "

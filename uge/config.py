@@ -55,7 +55,10 @@ class LoraConfig(_Strict):
 
 
 class EmbeddingConfig(_Strict):
-    pooling: Literal["last_token"] = "last_token"
+    # Pooling is a property of the backbone family (ugcore FamilySpec.pooling): the last token for decoder LMs,
+    # the mean for an encoder LM (MiniLM-VLM). "auto" takes the family's; naming one that differs is refused at
+    # start-up, since the backbone layer (shared with ugbench) pools one way per family.
+    pooling: Literal["auto", "last_token", "mean"] = "auto"
     normalize: bool = True
     projection_dim: int | None = None  # None: use the LLM hidden size; else a learned linear projection
     matryoshka_dims: list[int] = Field(default_factory=list)  # extra losses on prefixes of the embedding
@@ -126,6 +129,11 @@ class GraphEncoderConfig(_Strict):
 class OptimConfig(_Strict):
     lr: float = Field(5e-5, gt=0.0)
     graph_lr: float | None = None  # stage 2: learning rate of the graph encoder (None = lr)
+    # Learning rate of the backbone modules that train fully next to the LoRA (the family's trainable_modules:
+    # MiniLM-VLM's random vision tower and projector), in both stages; None = the LoRA's. Why apart: a tower that
+    # starts from random weights wants a larger step than a LoRA on a pretrained LM tolerates (MiniLM-VLM: LoRA
+    # at 1e-3 collapsed the loss to uniform within 20 steps; at 5e-4 the tower learnt slowly).
+    vision_lr: float | None = Field(None, gt=0.0)
     backbone_lr_scale: float = 1.0  # stage 2: LoRA/backbone lr = lr * backbone_lr_scale (paper: 0.1)
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0

@@ -23,10 +23,11 @@ class UGEEmbedder:
     """EncoderProtocol over a UGEModel (trained or not)."""
 
     def __init__(self, model: UGEModel, name: str, *, device: str | None = None, training_data: str | None = None,
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, stores: dict[str, object] | None = None):
+        """stores: graph stores already loaded, by UGData folder (the trainer passes its own)."""
         self.model = model.eval()
         self.device = device
-        self._stores: dict[str, object] = {}
+        self._stores: dict[str, object] = dict(stores or {})
         self._store_key: str | None = None
         cfg = model.cfg
         modalities = ["text", "image"] + (["graph"] if model.graph_encoder is not None else [])
@@ -38,7 +39,7 @@ class UGEEmbedder:
         n_params = sum(p.numel() for p in model.parameters())
         self.meta = ModelMeta(
             name=name, revision="local", n_parameters=n_params, embed_dim=model.embed_dim, modalities=modalities,
-            pooling="last_token", normalized=cfg.embedding.normalize, adapter="checkpoint",
+            pooling=model.pooling, normalized=cfg.embedding.normalize, adapter="checkpoint",
             reference="arXiv:2602.08342", training_datasets=training, framework=["PyTorch", "uge"],
             extra={"backbone": cfg.backbone.name_or_path, "stage": cfg.train.stage},
         )

@@ -50,6 +50,10 @@ class BackboneAdapter(Protocol):
 
     def text_token_ids(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]: ...
 
+    # Optional (VLMAdapter has them): `pooling` ("last_token" | "mean", the family's), `node_text`
+    # ("token_mean" | "sentence") and node_text_features(texts, max_tokens) -> (N, H) for "sentence". An adapter
+    # without them pools the last token and gets token-mean node features.
+
     def input_embeddings(self, model: nn.Module) -> nn.Embedding: ...
 
     def save_processor(self, path: str) -> None: ...
@@ -68,6 +72,12 @@ class UGEModel(nn.Module):
         super().__init__()
         object.__setattr__(self, "adapter", adapter)  # not a submodule: self.lm holds the (wrapped) model
         self.cfg = cfg
+        pooling = getattr(adapter, "pooling", "last_token")
+        if cfg.embedding.pooling not in ("auto", pooling):
+            from ugcore.errors import UserError
+
+            raise UserError(f"embedding.pooling={cfg.embedding.pooling} but backbone {adapter.name} pools by "
+                            f"{pooling} (a property of its family); leave embedding.pooling=auto")
         lm = adapter.model
         for p in lm.parameters():
             p.requires_grad_(False)
@@ -102,6 +112,8 @@ class UGEModel(nn.Module):
         return self.cfg.embedding.projection_dim or self.adapter.hidden_size
 
     def set_graph_store(self, store: GraphStore | None) -> None:
+        if store is self.graph_store:
+            return  # the same tables: the node-feature cache stays valid
         object.__setattr__(self, "graph_store", store)
         self._node_feat = None
         self._node_have = None
@@ -113,18 +125,29 @@ class UGEModel(nn.Module):
 
     # ----------------------------------------------------------------------------------------- graph
 
+    @property
+    def pooling(self) -> str:
+        """"last_token" or "mean": how the backbone pools (its family's), for ModelMeta and ugbench_model.json."""
+        return str(getattr(self.adapter, "pooling", "last_token"))
+
     @torch.no_grad()
     def node_text_features(self, idx: torch.Tensor) -> torch.Tensor:
-        """Mean input-token embedding of each node's text (<= graph.node_text_max_tokens), cached.
+        """Each node's text feature, cached: the mean input-token embedding of its text (<= graph.node_text_max_tokens),
+        or, for a family whose node_text is "sentence", the frozen LM's sentence embedding of it.
 
-        The input embedding matrix is frozen (LoRA adapts attention only), so caching is exact."""
+        Both come from frozen weights (LoRA adapts attention only and is switched off for sentence features), so
+        caching is exact."""
         store = self.graph_store
         emb = self.adapter.input_embeddings(self.lm)
         if self._node_feat is None:
             self._node_feat = torch.zeros(len(store), emb.weight.shape[1], dtype=torch.float32)
             self._node_have = torch.zeros(len(store), dtype=torch.bool)
         need = torch.unique(idx[~self._node_have[idx]])
-        if len(need):
+        if len(need) and getattr(self.adapter, "node_text", "token_mean") == "sentence":
+            texts = [store.texts[i] for i in need.tolist()]
+            self._node_feat[need] = self.adapter.node_text_features(texts, self.cfg.graph.node_text_max_tokens)
+            self._node_have[need] = True
+        elif len(need):
             ids = self.adapter.text_token_ids([store.texts[i] for i in need.tolist()], self.cfg.graph.node_text_max_tokens)
             w = emb.weight
             for row, toks in zip(need.tolist(), ids, strict=True):
@@ -181,19 +204,21 @@ class UGEModel(nn.Module):
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """Backbone-side (LoRA, projection, temperature) at lr * backbone_lr_scale (stage 2) and the graph
-        encoder at graph_lr; no weight decay on norms, biases and the temperature."""
+        """Backbone-side (LoRA, projection, temperature) at lr * backbone_lr_scale (stage 2), the backbone's fully
+        trained modules (peft modules_to_save: a family's random vision tower) at vision_lr times the same scale,
+        and the graph encoder at graph_lr; no weight decay on norms, biases and the temperature."""
         o = self.cfg.optim
         stage2 = self.cfg.train.stage == 2
-        back_lr = o.lr * (o.backbone_lr_scale if stage2 else 1.0)
-        graph_lr = o.graph_lr if o.graph_lr is not None else o.lr
+        scale = o.backbone_lr_scale if stage2 else 1.0
+        lrs = {"backbone": o.lr * scale, "vision": (o.vision_lr if o.vision_lr is not None else o.lr) * scale,
+               "graph": o.graph_lr if o.graph_lr is not None else o.lr}
         groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
         for n, p in self.trainable_named_parameters():
-            kind = "graph" if n.startswith("graph_encoder.") else "backbone"
+            kind = "graph" if n.startswith("graph_encoder.") else "vision" if ".modules_to_save." in n else "backbone"
             decay = p.ndim >= 2 and "norm" not in n.lower()
             groups.setdefault((kind, decay), []).append(p)
         out = []
         for (kind, decay), ps in sorted(groups.items()):
-            out.append({"params": ps, "lr": graph_lr if kind == "graph" else back_lr,
+            out.append({"params": ps, "lr": lrs[kind],
                         "weight_decay": o.weight_decay if decay else 0.0, "name": f"{kind}{'' if decay else '_nodecay'}"})
         return out

@@ -404,6 +404,8 @@ class Trainer:
         tracker = Tracker(cfg, self.run_dir, main=self.main, total_steps=self.state.total_steps, start_step=self.state.step,
                           resumed=self.resume_path is not None)
         try:
+            if t.eval_every_steps and self.state.step == 0:  # the curve starts at the untrained model
+                tracker.log(0, self.evaluate())
             while self.state.step < self.state.total_steps:
                 t0 = time.perf_counter()
                 metrics = self.train_step()
@@ -434,11 +436,24 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """Held-out image -> caption retrieval (data.eval_split) for the learning curve in metrics.jsonl.
+
+        Only the main process logs, so only it evaluates (the others go on and wait for it at the next step's
+        first collective, the gathering of negatives); under FSDP every process must run each forward, so all do.
+        In eval mode nothing is drawn at random (no dropout), so the training that follows is the same with or
+        without evaluations."""
         from .quick_eval import caption_retrieval
+
+        if not self.main and self.fsdp is None:
+            return {}
+        from .embedder import UGEEmbedder
 
         self.model.eval()
         split = self.cfg.data.eval_split
-        res = caption_retrieval(self.model, self.data, split, with_graph=self.cfg.train.stage == 2)
+        # the training graph store serves the evaluation too (same data folder), so the node-feature cache survives
+        stores = {str(self.data.root): self.store} if self.store is not None else None
+        embedder = UGEEmbedder(self.model, "in-training", stores=stores)
+        res = caption_retrieval(embedder, self.data, split, with_graph=self.cfg.train.stage == 2)
         return {f"eval/{k}": v for k, v in res.items()}
 
 

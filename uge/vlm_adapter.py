@@ -68,6 +68,20 @@ class VLMAdapter:
                     if isinstance(getattr(ip, "size", None), dict):
                         ip.size["shortest_edge" if attr == "min_pixels" else "longest_edge"] = val
 
+    @property
+    def pooling(self) -> str:
+        """How embeddings are pooled, in ModelMeta's words: "last_token" or "mean" (the family's)."""
+        return "mean" if self.bb.family.pooling == "mean" else "last_token"
+
+    @property
+    def node_text(self) -> str:
+        """The family's node text feature: "token_mean" (input token embeddings) or "sentence" (frozen LM)."""
+        return self.bb.family.node_text
+
+    def node_text_features(self, texts: Sequence[str], max_tokens: int) -> torch.Tensor:
+        """(N, H) float32 node text features of the family's kind, from the frozen backbone (cacheable)."""
+        return self.bb.text_features(list(texts), max_tokens=max_tokens).float().cpu()
+
     @classmethod
     def load(cls, cfg: BackboneConfig, *, device: str | None = None) -> VLMAdapter:
         from ugcore.backbones import load_backbone

@@ -1,8 +1,11 @@
-"""Training loss curves from UGE run directories: loss vs step, one panel per stage, raw and smoothed.
+"""Learning curves from UGE run directories: training loss vs step, one panel per stage, raw and smoothed; and,
+when the runs evaluated during training, a second row with the held-out MRR vs step.
 
 Input: a run directory (train.output_dir of `uge train`) or its metrics.jsonl. uge/tracking.py writes one
 JSON object per logged step, {"step": int, "loss": float, "lr": ..., ...}, plus evaluation records
-{"step": int, "eval/...": ...} without "loss" (skipped here). The stage comes from a record's own "stage"
+{"step": int, "eval/...": ...} without "loss": those with "eval/mrr" (train.eval_every_steps: held-out image ->
+caption MRR on data.eval_split, step 0 = before training) make the second row, the others are skipped. The
+stage comes from a record's own "stage"
 field when present, else from the run's config.yaml (`train.stage`, written by uge/train.py beside
 metrics.jsonl), else it is shown as "stage ?". A resumed run appends to metrics.jsonl, so a step can occur
 twice: the last record of a step wins (it is the one the surviving checkpoint continued from).
@@ -25,6 +28,7 @@ from .render import check_png_path, color, new_figure, rc_context, save_png
 
 METRICS_FILE = "metrics.jsonl"
 SMOOTHING = 0.6  # TensorBoard's default exponential-moving-average weight
+EVAL_KEY = "eval/mrr"  # the held-out score uge's trainer logs every train.eval_every_steps
 
 
 @dataclass
@@ -35,6 +39,8 @@ class LossRun:
     steps: np.ndarray
     loss: np.ndarray
     notes: list[str] = field(default_factory=list)
+    eval_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eval_mrr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
 
 def _metrics_path(p: Path) -> Path:
@@ -69,6 +75,7 @@ def read_run(path: str | Path, *, name: str | None = None) -> list[LossRun]:
     run_dir = f.parent
     default_stage = _config_stage(run_dir)
     by_stage: dict[int | None, dict[int, float]] = {}
+    evals: dict[int | None, dict[int, float]] = {}
     notes: list[str] = []
     repeated = 0
     with f.open(encoding="utf-8") as fh:
@@ -82,8 +89,12 @@ def read_run(path: str | Path, *, name: str | None = None) -> list[LossRun]:
                                 '{"step": int, "loss": float, ...}') from None
             if not isinstance(rec, dict):
                 raise UserError(f"{f} line {lineno} is not a JSON object")
-            if "loss" not in rec:
-                continue  # an evaluation record
+            if "loss" not in rec:  # an evaluation record: kept when it holds the held-out MRR
+                step, mrr, stage = rec.get("step"), rec.get(EVAL_KEY), rec.get("stage", default_stage)
+                if isinstance(step, int) and not isinstance(step, bool) and isinstance(mrr, (int, float)) \
+                        and (stage is None or isinstance(stage, int)):
+                    evals.setdefault(stage, {})[step] = float(mrr)
+                continue
             step, loss = rec.get("step"), rec.get("loss")
             if not isinstance(step, int) or isinstance(step, bool) or not isinstance(loss, (int, float)):
                 raise UserError(f'{f} line {lineno}: "step" must be an integer and "loss" a number '
@@ -103,7 +114,10 @@ def read_run(path: str | Path, *, name: str | None = None) -> list[LossRun]:
     for stage in sorted(by_stage, key=lambda s: (s is None, s or 0)):
         steps = np.array(sorted(by_stage[stage]), dtype=np.int64)
         loss = np.array([by_stage[stage][s] for s in steps], dtype=np.float64)
-        runs.append(LossRun(label, f, stage, steps, loss, list(notes)))
+        ev = evals.get(stage, {})
+        ev_steps = np.array(sorted(ev), dtype=np.int64)
+        runs.append(LossRun(label, f, stage, steps, loss, list(notes), ev_steps,
+                            np.array([ev[s] for s in ev_steps], dtype=np.float64)))
     return runs
 
 
@@ -119,13 +133,14 @@ def ema(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
     return out
 
 
-def losses_figsize(n_stages: int) -> tuple[float, float]:
-    """Inches: one 5-inch panel per stage (at least 6 inches wide)."""
-    return max(6.0, 5.0 * n_stages), 4.4
+def losses_figsize(n_stages: int, eval_row: bool = False) -> tuple[float, float]:
+    """Inches: one 5-inch panel per stage (at least 6 inches wide); a second row when held-out MRR is drawn."""
+    return max(6.0, 5.0 * n_stages), 7.8 if eval_row else 4.4
 
 
 def loss_curves(runs: list[str | Path] | str | Path, out: str | Path, *, smoothing: float = SMOOTHING) -> Path:
-    """Draw training loss vs step: one panel per stage; per run a faint raw line and a bold smoothed one."""
+    """Draw training loss vs step: one panel per stage; per run a faint raw line and a bold smoothed one. When any
+    run logged held-out MRR (train.eval_every_steps), a second row shows it per stage."""
     out = check_png_path(out)
     if isinstance(runs, (str, Path)):
         runs = [runs]
@@ -144,15 +159,20 @@ def loss_curves(runs: list[str | Path] | str | Path, out: str | Path, *, smoothi
     stages = sorted({r.stage for r in series}, key=lambda s: (s is None, s or 0))
     names = list(dict.fromkeys(r.name for r in series))  # one colour per run, across panels
     n_p = len(stages)
-    width, height = losses_figsize(n_p)
+    eval_row = any(len(r.eval_steps) for r in series)
+    width, height = losses_figsize(n_p, eval_row)
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     with rc_context():
         fig = new_figure(width, height)
-        axes = fig.subplots(1, n_p, squeeze=False)[0]
+        grid = fig.subplots(2 if eval_row else 1, n_p, squeeze=False)
+        axes = grid[0]
         fig.subplots_adjust(left=0.75 / width, right=1 - 0.25 / width, bottom=0.55 / height, top=1 - 0.75 / height,
-                            wspace=0.9 / 5.0)
+                            wspace=0.9 / 5.0, hspace=0.9 / 3.4)
+        if eval_row:
+            for ax, stage in zip(grid[1], stages, strict=True):
+                _draw_eval(ax, [r for r in series if r.stage == stage], names)
         for ax, stage in zip(axes, stages, strict=True):
             for r in (r for r in series if r.stage == stage):
                 c = color(names.index(r.name))
@@ -173,3 +193,25 @@ def loss_curves(runs: list[str | Path] | str | Path, out: str | Path, *, smoothi
         fig.suptitle(f"UGE training loss (bold: smoothed, EMA {smoothing:g})", fontsize=10, fontweight="bold",
                      y=1 - 0.12 / height, va="top")
         return save_png(fig, out)
+
+
+def _draw_eval(ax, runs: list[LossRun], names: list[str]) -> None:
+    """Held-out image -> caption MRR vs step (markers: the evaluations; step 0 is the untrained start)."""
+    from matplotlib.ticker import MaxNLocator
+
+    drawn = False
+    for r in runs:
+        if len(r.eval_steps):
+            ax.plot(r.eval_steps, r.eval_mrr, color=color(names.index(r.name)), lw=2.0, marker="o", ms=4,
+                    label=r.name)
+            drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, "no evaluations logged", ha="center", va="center", transform=ax.transAxes, color="#777777")
+    ax.set_title("held-out image -> caption MRR (eval split)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("MRR")
+    ax.grid(color="#e5e5e5")
+    if drawn:
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, [lb if len(lb) <= 32 else lb[:31] + "…" for lb in labels], fontsize=8, loc="lower right")

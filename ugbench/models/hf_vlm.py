@@ -1,11 +1,12 @@
-"""Hugging Face VLM embedders (Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Phi-3-Vision) with last-token pooling.
+"""Hugging Face VLM embedders (Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Phi-3-Vision; MiniLM-VLM) pooled as their family says.
 
 Everything model-specific lives in the shared backbone layer (vlm_backbone.py); this adapter only maps
 ugbench's EncodeItem batches and per-task instructions onto it and fills ModelMeta.
 
 Accepted `--model` values: a hub id of a supported family ("Qwen/Qwen2-VL-2B-Instruct"), a local model
 folder, a LoRA adapter folder saved by the backbone layer, a backbone config name from ugcore/backbones/configs
-("qwen2-vl-2b", ... and the offline tiny ones "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-llava-next").
+("qwen2-vl-2b", ... the offline tiny ones "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-llava-next", and "minilm-vlm",
+built offline from the installed all-MiniLM-L6-v2).
 Options: adapter=PATH (peft LoRA), dtype, device, prompt_style ("chat" | "gme" | "vlm2vec"),
 padding_side ("left" | "right"), seed (tiny configs), cache_dir (HF hub cache to look in).
 
@@ -38,7 +39,7 @@ _OPTIONS = {"adapter", "adapter_path", "dtype", "device", "prompt_style", "paddi
 
 
 class HFVLMEncoder:
-    """EncoderProtocol over a Backbone: one embedding per item, last-token pooled, L2-normalised."""
+    """EncoderProtocol over a Backbone: one embedding per item, pooled as its family says, L2-normalised."""
 
     def __init__(self, backbone: Backbone, *, requested: str, adapter: str | None) -> None:
         self.backbone = backbone
@@ -50,7 +51,7 @@ class HFVLMEncoder:
             n_parameters=backbone.n_parameters(),
             embed_dim=backbone.hidden_size,
             modalities=["text", "image"],
-            pooling="last_token",
+            pooling="mean" if backbone.family.pooling == "mean" else "last_token",  # the family's
             normalized=True,
             license=cfg.get("license"),
             reference=f"https://huggingface.co/{hub}" if hub else None,
@@ -148,7 +149,7 @@ register(
     "hf-vlm",
     aliases=["vlm"],
     description="Hugging Face VLM embedders (Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Phi-3-V; GME, VLM2Vec), "
-    "last-token pooling, optional LoRA adapter",
+    "last-token pooling (MiniLM-VLM: mean), optional LoRA adapter",
     matches=is_vlm_source,
     priority=10,
 )(load)
@@ -164,7 +165,9 @@ def _register_configs() -> None:
         except yaml.YAMLError:
             cfg = {}  # reported with the file name when the model is loaded
         if cfg.get("tiny"):
-            desc = f"tiny random-weight {cfg.get('family', 'VLM')}, built offline (tests, demo)"
+            desc = f"tiny random-weight {cfg.get('family', 'VLM')}, built offline (tests)"
+        elif cfg.get("build"):
+            desc = f"{cfg.get('description') or cfg.get('family', 'VLM')}, built offline"
         else:
             desc = f"{cfg.get('hub_id', 'VLM')} ({cfg.get('prompt_style', 'chat')} prompt)"
         register(yaml_path.stem, description=desc)(load)

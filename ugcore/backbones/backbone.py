@@ -5,10 +5,12 @@ backbone config name ("qwen2-vl-2b", "tiny-qwen2-vl"; ugcore/backbones/configs/*
 adapter saved by `Backbone.save_adapter`. Tiny configs are first built offline into a cache folder with
 random weights, then loaded exactly like a real checkpoint. No torchvision is needed (PIL image processors).
 
-The embedding of an item is the hidden state of its LAST REAL token (the family's end token appended after
-the prompt), optionally L2-normalised. Padding may be on either side: the pooled index is the last position
-whose attention mask is 1, and families whose positions come from the sequence index get positions from
-the attention mask, so a padded batch gives the same embeddings as one item at a time.
+The embedding of an item is pooled as its family says (FamilySpec.pooling), optionally L2-normalised: for the
+decoder families the hidden state of its LAST REAL token (the family's end token appended after the prompt),
+for an encoder LM (MiniLM-VLM) the mean over its real tokens. Padding may be on either side: the pooled index
+is the last position whose attention mask is 1 (the mean counts mask-1 positions only), and families whose
+positions come from the sequence index get positions from the attention mask, so a padded batch gives the
+same embeddings as one item at a time.
 
 API for the UGE trainer:
 
@@ -54,7 +56,7 @@ from .families import (
 )
 from .lora import BACKBONE_RECORD, load_lora, model_fingerprint, read_backbone_record
 from .sources import ResolvedSource, cache_root, is_vlm_source, resolve_source, weights_revision
-from .tiny import build_tiny_backbone, configs_dir, tiny_marker, tiny_names
+from .tiny import build_tiny_backbone, configs_dir, is_built, tiny_marker, tiny_names
 
 
 def _processors():
@@ -231,6 +233,39 @@ class Backbone:
         self.graph_token_ids = ids
         return ids
 
+    @torch.no_grad()
+    def sentence_embeddings(self, texts: Sequence[str], *, max_tokens: int = 128, batch_size: int = 64) -> torch.Tensor:
+        """(N, H) float32: the FROZEN base model's mean-pooled embedding of each bare text ("[CLS] text [SEP]" for
+        BERT; no prompt template, no instruction, LoRA adapters off, eval mode), the node text feature of
+        families with node_text == "sentence". Frozen so that the UGE node-feature cache stays exact while the
+        adapter trains; un-normalised, as the graph encoder standardises its inputs itself."""
+        from peft import PeftModel
+
+        was_training = self.model.training
+        ctx = self.model.disable_adapter() if isinstance(self.model, PeftModel) else contextlib.nullcontext()
+        out = []
+        self.model.eval()
+        try:
+            with ctx:
+                for i in range(0, len(texts), batch_size):
+                    enc = self.tokenizer(list(texts[i : i + batch_size]), truncation=True, max_length=max_tokens + 2,
+                                         padding=True, return_tensors="pt", return_token_type_ids=False).to(self.device)
+                    mask = enc["attention_mask"]
+                    kw: dict[str, Any] = {"position_ids": (mask.long().cumsum(-1) - 1).clamp(min=0)}
+                    hidden = self.core(input_ids=enc["input_ids"], attention_mask=mask, use_cache=False,
+                                       return_dict=True, **(kw if self.family.positions_from_mask else {}))
+                    out.append(self.mean_pool(hidden.last_hidden_state, mask).float())
+        finally:
+            self.model.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, self.hidden_size, device=self.device)
+
+    def text_features(self, texts: Sequence[str], *, max_tokens: int = 128) -> torch.Tensor:
+        """(N, H) node text features as the family defines them (FamilySpec.node_text)."""
+        if self.family.node_text == "sentence":
+            return self.sentence_embeddings(texts, max_tokens=max_tokens)
+        with torch.no_grad():
+            return self.mean_token_embeddings(texts, max_tokens=max_tokens)
+
     def mean_token_embeddings(self, texts: Sequence[str], *, max_tokens: int = 128) -> torch.Tensor:
         """(N, H) mean of the LLM's input token embeddings of each text (first max_tokens tokens, no special
         tokens): the UGE node encoder's text feature. Differentiable w.r.t. the embedding table only if that
@@ -294,6 +329,10 @@ class Backbone:
 
         if isinstance(self.model, PeftModel):
             raise RuntimeError("the backbone already carries a LoRA adapter")
+        if self.family.trainable_modules and "modules_to_save" not in lora_kwargs:
+            # parts of the family that start random (a vision tower built here) train fully and are saved with
+            # the adapter; LoRA could only add a low-rank change to weights that mean nothing yet
+            lora_kwargs["modules_to_save"] = list(self.family.trainable_modules)
         cfg = LoraConfig(
             r=r,
             lora_alpha=alpha,
@@ -328,7 +367,7 @@ class Backbone:
             "graph_tokens": self.graph_token_ids is not None,
             "fingerprint": model_fingerprint(self.base_model),
         }
-        if self._resolved and self._resolved.config.get("tiny"):
+        if self._resolved and is_built(self._resolved.config):
             record["base_config"] = self._resolved.config.get("name")
             record["base_seed"] = (tiny_marker(base) or {}).get("seed", 0)
         write_json_atomic(out / BACKBONE_RECORD, record)
@@ -429,6 +468,18 @@ class Backbone:
         return out.last_hidden_state
 
     @staticmethod
+    def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of each row's hidden states over its positions with attention_mask == 1 (any padding side)."""
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The family's pooling (FamilySpec.pooling): last real token, or mean over real tokens."""
+        if self.family.pooling == "mean":
+            return self.mean_pool(hidden, attention_mask)
+        return self.last_token_pool(hidden, attention_mask)
+
+    @staticmethod
     def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Hidden state at each row's last position with attention_mask == 1 (left or right padding)."""
         positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
@@ -440,7 +491,7 @@ class Backbone:
     ) -> torch.Tensor:
         """Pooled (B, H) float32 embeddings of a prepared batch; keeps the autograd graph (for training)."""
         hidden = self.hidden_states(batch, inputs_embeds_hook=inputs_embeds_hook)
-        pooled = self.last_token_pool(hidden, batch["attention_mask"]).float()
+        pooled = self.pool(hidden, batch["attention_mask"]).float()
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
     def embed(
@@ -544,6 +595,10 @@ def load_backbone(
     torch_dtype = _as_dtype(dtype or config_dtype, dev)
 
     _preflight(spec, resolved)
+    if spec.module:  # model code of this package: registers its config and model with transformers' Auto classes
+        import importlib
+
+        importlib.import_module(spec.module)
     source = resolved.model_source
     revision = resolved.config.get("revision")
     hub_kw: dict[str, Any] = {}
@@ -557,7 +612,7 @@ def load_backbone(
     processor = _processors().build_processor(spec, source, model_config, hub_kw=file_kw)
     model = _load_model(spec, source, torch_dtype, hub_kw, attn_implementation)
     processor.tokenizer.padding_side = padding_side
-    if not resolved.config.get("tiny"):  # a tiny folder already holds its image settings
+    if not is_built(resolved.config):  # a built folder already holds its image settings
         _processors().apply_image_overrides(processor, spec, resolved.config.get("image_processor"))
     model.requires_grad_(False)
     model.to(dev)

@@ -51,6 +51,14 @@ def _phi3v(spec: FamilySpec, instr: str | None, graph: str, image: str, body: st
     return f"<|user|>\n{chr(10).join(lines)}<|end|>\n<|assistant|>\n{spec.end_token}"
 
 
+def _bert(spec: FamilySpec, instr: str | None, graph: str, image: str, body: str) -> str:
+    # An encoder LM reads "[CLS] instruction [SEP] graph image text [SEP]" (the tokenizer adds [CLS] and the
+    # final [SEP]); without an instruction a text is exactly "[CLS] text [SEP]", the input all-MiniLM-L6-v2 was
+    # trained on, so the untrained backbone embeds documents as the sentence model does.
+    content = f"{graph}{image}{body}"
+    return f"{instr} {spec.end_token} {content}" if instr else content
+
+
 @dataclass(frozen=True)
 class FamilySpec:
     """What differs between VLM families, as data (one row of FAMILIES)."""
@@ -71,10 +79,29 @@ class FamilySpec:
     positions_from_mask: bool = False
     add_bos: bool = False
     model_types: tuple[str, ...] = ()  # config.json "model_type" values of this family; () = (name,)
+    # How an item's hidden states become one vector: "last" (the last real token: decoder LMs, whose last
+    # token has attended to everything) or "mean" (mean over real tokens: encoder LMs such as BERT, whose
+    # sentence models were trained with mean pooling).
+    pooling: str = "last"
+    # Modules outside the LM that train fully next to the LoRA (peft modules_to_save) and are saved with the
+    # adapter: parts that start from random weights (a vision tower built here), which LoRA cannot teach.
+    trainable_modules: tuple[str, ...] = ()
+    # The stage-2 node text feature: "token_mean" (mean of the LM's input token embeddings, the paper's) or
+    # "sentence" (the frozen LM's own mean-pooled sentence embedding: for a sentence-embedding LM this puts
+    # node names in the space its captions live in; measured on the embedded city, two node texts that differ
+    # only in the name have cosine .85 as sentence embeddings and .96 as token means).
+    node_text: str = "token_mean"
+    # A module to import before loading (it registers the family's model and config with transformers' Auto
+    # classes), for families whose model code is part of this package rather than of transformers.
+    module: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model_types:
             object.__setattr__(self, "model_types", (self.name,))
+        if self.pooling not in ("last", "mean"):
+            raise ValueError(f"family {self.name}: pooling must be 'last' or 'mean', not {self.pooling!r}")
+        if self.node_text not in ("token_mean", "sentence"):
+            raise ValueError(f"family {self.name}: node_text must be 'token_mean' or 'sentence', not {self.node_text!r}")
 
     def render(
         self,
@@ -131,6 +158,19 @@ FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (
         lora_target_modules=r"model\.layers\.\d+\.self_attn\.(qkv_proj|o_proj)", trust_remote_code=True,
         positions_from_mask=True, add_bos=True,
         special_tokens=("<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"),
+    ),
+    # A miniature built here (ugcore/backbones/minivlm.py): the real all-MiniLM-L6-v2 (BERT, 6 layers, 384
+    # wide) as the language model, with a small random vision tower and projector LLaVA-style in front of it.
+    # LoRA on the BERT attention only (self-attention q/k/v and its output dense); the vision tower and
+    # projector train fully. Its hub_pattern matches no hub id: it is loaded by config name or folder.
+    FamilySpec(
+        "minilm_vlm", hub_pattern=r"^ug-minilm-vlm$", template=_bert, image_token="<image>",
+        image_block="<image>", end_token="[SEP]", default_instruction="",
+        lora_target_modules=r".*language_model\.encoder\.layer\.\d+\.attention\.\w+\.(query|key|value|dense)",
+        positions_from_mask=True,  # BERT's absolute positions come from the index: left padding would shift them
+        special_tokens=("[CLS]", "[SEP]", "[PAD]", "<image>"), model_types=("ug_minilm_vlm",),
+        pooling="mean", trainable_modules=("vision_tower", "multi_modal_projector"), node_text="sentence",
+        module="ugcore.backbones.minivlm",
     ),
 )}
 

@@ -99,6 +99,13 @@ def _assemble(spec: FamilySpec, source: str, tokenizer: Any, model_config: Any, 
             num_additional_image_tokens=extra.get("num_additional_image_tokens", 1),
             image_token=spec.image_token,
         )
+    if spec.name == "minilm_vlm":
+        from .minivlm import MiniVLMProcessor
+
+        if not Path(source).is_dir():
+            raise UserError(f"{source}: a {spec.name} backbone is built locally (backbone config minilm-vlm), "
+                            "not loaded from the hub")
+        return MiniVLMProcessor.from_pretrained(source, tokenizer=tokenizer)
     raise UserError(f"no processor recipe for family {spec.name}")
 
 

@@ -18,7 +18,7 @@ from ugcore.shared import cache_root
 
 from .families import FAMILIES, FamilySpec, detect_family
 from .lora import BACKBONE_RECORD, read_backbone_record
-from .tiny import build_tiny_backbone, config_hash, configs_dir, read_backbone_yaml, tiny_marker
+from .tiny import build_tiny_backbone, config_hash, configs_dir, is_built, read_backbone_yaml, tiny_marker
 
 
 @dataclass
@@ -69,7 +69,7 @@ def resolve_source(
         )
     if path.suffix in (".yaml", ".yml") or (configs_dir() / f"{key}.yaml").is_file():
         cfg, cfg_path = read_backbone_yaml(key)
-        if cfg.get("tiny"):
+        if is_built(cfg):
             name = cfg.get("name", cfg_path.stem)
             out = cache_root() / "backbones" / f"{name}-{config_hash(cfg, seed)}"
             built = build_tiny_backbone(cfg_path, out, seed=seed)
@@ -141,7 +141,8 @@ def weights_revision(source: str, config: dict[str, Any]) -> str:
     """A stable id of the weights: the hub commit, the tiny config hash, or a hash of a local folder."""
     marker = tiny_marker(source) if Path(source).is_dir() else None
     if marker:
-        return f"tiny-{marker['config_hash']}"
+        kind = "tiny" if (marker.get("config") or {}).get("tiny") else "built"
+        return f"{kind}-{marker['config_hash']}"
     p = Path(source).resolve()
     if p.is_dir():
         if p.parent.name == "snapshots":  # a folder inside the HF cache is named by its commit

