@@ -23,7 +23,7 @@ import numpy as np
 from ugcore.errors import UserError
 
 from .evaluation import per_query_path
-from .results_schema import TaskResult
+from .results_schema import read_model_results
 from .stats import paired_strata_test, paired_test
 
 
@@ -39,24 +39,11 @@ def _model_dir(path: Path) -> Path:
     return dirs[0]
 
 
-def _results(d: Path) -> dict[str, tuple[Path, TaskResult]]:
-    out = {}
-    for p in sorted(d.glob("*.json")):
-        if p.name.lower().startswith("summary"):
-            continue
-        try:
-            r = TaskResult.model_validate_json(p.read_text(encoding="utf-8"))
-        except Exception:  # noqa: BLE001 - not a results file: the leaderboard's validator reports those
-            continue
-        out[r.task.name] = (p, r)
-    return out
-
-
 def compare(a: Path, b: Path, *, seed: int = 0, splits: list[str] | None = None) -> dict:
     import pandas as pd
 
     da, db = _model_dir(Path(a)), _model_dir(Path(b))
-    ra, rb = _results(da), _results(db)
+    ra, rb = read_model_results(da, strict=False), read_model_results(db, strict=False)
     shared = sorted(set(ra) & set(rb))
     if not shared:
         raise UserError(f"{da} and {db} have no task in common")

@@ -64,7 +64,7 @@ import numpy as np
 
 from ugcore.errors import UserError
 
-from .results_schema import TaskResult
+from .results_schema import TaskResult, read_model_results
 
 FLAGS: dict[str, str] = {
     "random_off_chance": "the random model scores outside the task's chance interval",
@@ -143,24 +143,6 @@ def cross_modal(modalities: dict[str, list[str]]) -> bool:
 # --------------------------------------------------------------------------------------------- loading
 
 
-def _read_results(model_dir: Path) -> dict[str, tuple[Path, TaskResult]]:
-    from .leaderboard.validate import _is_summary
-
-    out: dict[str, tuple[Path, TaskResult]] = {}
-    for p in sorted(model_dir.glob("*.json")):
-        if _is_summary(p.name):
-            continue
-        try:
-            r = TaskResult.model_validate_json(p.read_text(encoding="utf-8"))
-        except Exception as e:  # noqa: BLE001 - pydantic / JSON / decode errors: all mean "not a results file"
-            raise UserError(f"{p} is not a readable results file ({str(e).splitlines()[0]}); re-run "
-                            "`ugbench evaluate` for it or move it out of the folder") from None
-        if r.task.name in out:
-            raise UserError(f"{p} and {out[r.task.name][0]} both hold task '{r.task.name}'; keep one")
-        out[r.task.name] = (p, r)
-    return out
-
-
 def load_models(paths: list[Path]) -> list[ModelResults]:
     """Every model folder under `paths` (each one model's folder, OUTPUT/<model-slug>, or the --output folder
     of `ugbench evaluate` holding several), as `ugbench submit` finds them."""
@@ -178,7 +160,7 @@ def load_models(paths: list[Path]) -> list[ModelResults]:
             raise UserError(f"{p} holds no results files (*.json), nor do its subfolders; run `ugbench evaluate "
                             f"--output {p}` first (or pass --run-baselines)")
         for d in dirs:
-            results = _read_results(d)
+            results = read_model_results(d)
             if not results:
                 continue
             idents = {(r.model.name, r.model.revision) for _, r in results.values()}

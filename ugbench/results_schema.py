@@ -80,3 +80,32 @@ class TaskResult(BaseModel):
                 if not ok:
                     raise ValueError(f"scores['{split}']['ci95']['{name}'] is {lohi!r}; expected finite [lo, hi], lo <= hi")
         return v
+
+
+def read_model_results(model_dir, *, strict: bool = True) -> dict[str, tuple[Any, TaskResult]]:
+    """task name -> (path, TaskResult) for the results files in one model's folder (summaries skipped).
+
+    strict (`ugbench health`): an unreadable *.json or two files of one task is a UserError naming the file;
+    otherwise (`ugbench compare`) files that are not results are skipped, as the leaderboard validator reports them.
+    """
+    from pathlib import Path
+
+    from ugcore.errors import UserError
+
+    from .leaderboard.validate import _is_summary
+
+    out: dict[str, tuple[Any, TaskResult]] = {}
+    for p in sorted(Path(model_dir).glob("*.json")):
+        if _is_summary(p.name):
+            continue
+        try:
+            r = TaskResult.model_validate_json(p.read_text(encoding="utf-8"))
+        except Exception as e:  # noqa: BLE001 - pydantic / JSON / decode errors: all mean "not a results file"
+            if not strict:
+                continue
+            raise UserError(f"{p} is not a readable results file ({str(e).splitlines()[0]}); re-run "
+                            "`ugbench evaluate` for it or move it out of the folder") from None
+        if strict and r.task.name in out:
+            raise UserError(f"{p} and {out[r.task.name][0]} both hold task '{r.task.name}'; keep one")
+        out[r.task.name] = (p, r)
+    return out
