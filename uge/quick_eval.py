@@ -29,7 +29,8 @@ def ranking_metrics(scores: np.ndarray, positive: np.ndarray) -> dict[str, float
 
 def caption_retrieval(model, data, split: str, *, with_graph: bool, limit: int | None = None,
                       batch_size: int = 16) -> dict[str, float]:
-    """`model`: an EncoderProtocol (UGEEmbedder) or a UGEModel (wrapped on the fly)."""
+    """`model`: an EncoderProtocol (UGEEmbedder) or a UGEModel (wrapped on the fly); limit: at most this many
+    views of the split (evenly spaced, so the same ones every time)."""
     from .model import UGEModel
 
     if isinstance(model, UGEModel):
@@ -37,8 +38,9 @@ def caption_retrieval(model, data, split: str, *, with_graph: bool, limit: int |
 
         model = UGEEmbedder(model, "in-training")
     views = data.views(split)
-    if limit:
-        views = views.iloc[:limit]
+    if limit and len(views) > limit:
+        # evenly spaced rows, not the first ones: a split is stored city by city, so a head would be one city
+        views = views.iloc[np.linspace(0, len(views) - 1, limit).round().astype(int)]
     root = str(data.root)
     q_items = [EncodeItem(image=data.image(r.image_id), id=r.image_id,
                           graph=GraphContext(root, tuple(r.graph_context)) if with_graph else None)

@@ -453,7 +453,8 @@ class Trainer:
         # the training graph store serves the evaluation too (same data folder), so the node-feature cache survives
         stores = {str(self.data.root): self.store} if self.store is not None else None
         embedder = UGEEmbedder(self.model, "in-training", stores=stores)
-        res = caption_retrieval(embedder, self.data, split, with_graph=self.cfg.train.stage == 2)
+        res = caption_retrieval(embedder, self.data, split, with_graph=self.cfg.train.stage == 2,
+                                 limit=self.cfg.train.eval_max_views)
         return {f"eval/{k}": v for k, v in res.items()}
 
 

@@ -1,7 +1,8 @@
 """Model folders that describe their own loader: `ugbench_model.json` = {"loader": "module:function", ...}.
 
 This is how UGE checkpoints (and any other package's) load without ugbench importing that package:
-ugbench calls `loader(path: str, device: str | None)` and checks the result against the model protocol.
+ugbench calls `loader(path: str, device: str | None, **model_options)` (`--model-option KEY=VALUE`, e.g. a UGE
+checkpoint's graph_mode=zero) and checks the result against the model protocol.
 If the JSON lists `weights` (file names), they must exist before the loader is called.
 """
 
@@ -28,7 +29,7 @@ def _is_checkpoint(s: str) -> bool:
     priority=100,
     description=f"a folder with {MODEL_JSON} naming its loader (UGE checkpoints)",
 )
-def load(name_or_path: str, *, device=None, **_):
+def load(name_or_path: str, *, device=None, **options):
     root = Path(name_or_path).expanduser()
     mf = root / MODEL_JSON
     if not mf.is_file():
@@ -46,8 +47,19 @@ def load(name_or_path: str, *, device=None, **_):
             f"checkpoint {root} has no weights: {', '.join(missing)} missing (listed in {MODEL_JSON})"
         )
     fn = import_attr(loader)
+    if options:
+        import inspect
+
+        params = inspect.signature(fn).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = sorted(k for k in options if k not in params or k in ("path", "device")) if not takes_any else []
+        if unknown:
+            known = sorted(k for k in params if k not in ("path", "device") and params[k].kind
+                           is not inspect.Parameter.VAR_POSITIONAL)
+            raise UserError(f"checkpoint {root} ({loader}) takes no model option {', '.join(unknown)}; "
+                            f"its options: {', '.join(known) or 'none'}")
     try:
-        model = fn(str(root), device=device)
+        model = fn(str(root), device=device, **options)
     except UserError:
         raise
     except (FileNotFoundError, OSError, ValueError, KeyError) as e:
