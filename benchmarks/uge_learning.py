@@ -24,7 +24,7 @@ permutation p-value), per training seed and on the seed-averaged per-query score
 
     ugdata build --preset ugbench-2.0 --synth-per-city helsinki=1200,vancouver=1800,nyc_lower_east_side=300,\
 north_vancouver=300 --max-queries 800 --out /tmp/ugl
-    .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl                   # seeds 0,1,2; ~1.5 h on 2 cores
+    .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl --ablation-seeds 0     # seeds 0,1,2; ~1 h, 2 cores
     .venv/bin/python benchmarks/uge_learning.py --data D --seeds 0 --steps1 40 --steps2 20 --no-ablations
 
 The build above is UGBench 2.0's cities and training points with fewer held-out points (300 per city instead of
@@ -166,7 +166,8 @@ def one_seed(args, data: Path, work: Path, seed: int, s1_cfg: Path, s2_cfg: Path
     t = time.perf_counter()
     s1 = train_stage(s1_cfg, [*base, *st1, f"train.output_dir={work / 's1'}"])
     timings["stage1_train_s"] = time.perf_counter() - t
-    runs = {"stage2": []} | ({} if args.no_ablations else ABLATIONS)
+    ablate = not args.no_ablations and (args.ablation_seeds is None or seed in args.ablation_seeds)
+    runs = {"stage2": []} | (ABLATIONS if ablate else {})
     ckpts = {"stage1": s1}
     for name, extra in runs.items():
         t = time.perf_counter()
@@ -227,6 +228,7 @@ CLAIMS = [  # (claim, a, b, tasks: "a" = the family stage 1 trains for, "graph" 
     ("b", "stage2", "stage1", "graph"),
     ("b", "stage2", "stage2_zero", "graph"),
     ("b", "stage2", "stage2_other", "graph"),
+    *(("d", "stage2", name, "graph") for name in ABLATIONS),  # (d): what each ablated part adds (no threshold)
 ]
 
 
@@ -236,10 +238,13 @@ def test_claims(runs: list[dict], tasks: list[str]) -> list[dict]:
     out = []
     for claim, a, b, which in CLAIMS:
         names = [t for t in CLAIM_A_FAMILY_TASKS if t in tasks] if which == "a" else [f"{t}_graph" for t in tasks]
-        fa = [Path(r["folders"][a]) for r in runs]
-        fb = [Path(r["folders"][b]) for r in runs]
+        have = [r for r in runs if a in r["folders"] and b in r["folders"]]  # ablations: some seeds only
+        if not have:
+            continue
+        fa = [Path(r["folders"][a]) for r in have]
+        fb = [Path(r["folders"][b]) for r in have]
         per_seed = []
-        for r, x, y in zip(runs, fa, fb, strict=True):
+        for r, x, y in zip(have, fa, fb, strict=True):
             c = compare(x, y, seed=0, splits=["test"])
             per_seed.append({"seed": r["seed"], "tasks": [t for t in c["tasks"] if t["task"] in names]})
         pooled = pooled_compare(fa, fb, names)
@@ -256,11 +261,12 @@ def summarise_scores(runs: list[dict]) -> dict:
     scores = {}
     for name in runs[0]["scores"]:
         scores[name] = {}
+        have = [r for r in runs if name in r["scores"]]  # the ablations may run for some seeds only
         for task in runs[0]["scores"][name]:
-            vals = [r["scores"][name][task]["score"] for r in runs]
+            vals = [r["scores"][name][task]["score"] for r in have]
             scores[name][task] = {"mean": float(np.mean(vals)), "seed_sd": float(np.std(vals, ddof=1)) if len(vals) > 1
-                                  else None, "per_seed": vals,
-                                  "ci95_per_seed": [r["scores"][name][task]["ci95"] for r in runs],
+                                  else None, "per_seed": vals, "seeds": [r["seed"] for r in have],
+                                  "ci95_per_seed": [r["scores"][name][task]["ci95"] for r in have],
                                   "n": runs[0]["scores"][name][task]["n"]}
     return scores
 
@@ -288,12 +294,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for both stages' configs")
     ap.add_argument("--no-ablations", action="store_true", help="skip the three ablation trainings")
+    ap.add_argument("--ablation-seeds", default=None, help="train the ablations for these seeds only (default: all)")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "uge_learning"),
                     help="writes OUT.json and OUT.md")
     args = ap.parse_args(argv)
     args.tasks = [x for x in args.tasks.split(",") if x]
+    args.ablation_seeds = None if args.ablation_seeds is None else [int(x) for x in args.ablation_seeds.split(",") if x]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     import torch
@@ -336,11 +344,11 @@ def report(out: dict) -> str:
     lines = [f"# UGE learning: MiniLM-VLM on held-out cities ({out['split']})", "",
              f"data fingerprint `{str(out['data_fingerprint'])[:23]}`, commit `{out['git_commit'][:12]}`, seeds "
              f"{seeds}, tasks' main score (hit@1 over 25 candidates: chance .040)", "",
-             "| model | task | mean over seeds | seed sd | per seed [95% CI over queries] |", "|---|---|---:|---:|---|"]
+             "| model | task | mean over seeds | seed sd | seed: score [95% CI over queries] |", "|---|---|---:|---:|---|"]
     for model, tasks in out["scores"].items():
         for task, s in tasks.items():
-            per = ", ".join(f"{v:.3f}" + (f" [{c[0]:.3f}, {c[1]:.3f}]" if c else "")
-                            for v, c in zip(s["per_seed"], s["ci95_per_seed"], strict=True))
+            per = ", ".join(f"{sd_}: {v:.3f}" + (f" [{c[0]:.3f}, {c[1]:.3f}]" if c else "")
+                            for sd_, v, c in zip(s["seeds"], s["per_seed"], s["ci95_per_seed"], strict=True))
             sd = f"{s['seed_sd']:.3f}" if s["seed_sd"] is not None else "-"
             lines.append(f"| {model} | {task} | {s['mean']:.3f} | {sd} | {per} |")
     lines += ["", "## Claims (paired over the same queries; difference = a - b)", ""]
