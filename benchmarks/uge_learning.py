@@ -141,12 +141,9 @@ def other_place_distances(ckpt: Path, data: Path) -> dict[str, float]:
     import ugdata
     from uge.other_place import OtherPlaceGraphs
 
-    d = ugdata.load(data)
-    views = d.views("test")
-    nodes = d.nodes
-    index = {n: i for i, n in enumerate(nodes["node_id"].astype(str))}
-    g = OtherPlaceGraphs.from_views(views, index, nodes[["lon", "lat"]].to_numpy(np.float64))
-    m = g.distances_m()
+    g = OtherPlaceGraphs.from_data(str(data))  # the pairing graph_mode=other uses (all splits)
+    test = sorted({g.by_centre[c[0]] for c in ugdata.load(data).views("test").graph_context if len(c)})
+    m = g.distances_m()[test]
     return {"n_places": len(m), "min_m": float(m.min()), "median_m": float(np.median(m))}
 
 

@@ -76,7 +76,7 @@ class UGEEmbedder:
 
     def _other_place(self, data_dir: str) -> OtherPlaceGraphs:
         if data_dir not in self._other:
-            self._other[data_dir] = OtherPlaceGraphs.from_data(data_dir, self._stores[data_dir])
+            self._other[data_dir] = OtherPlaceGraphs.from_data(data_dir)
         return self._other[data_dir]
 
     @torch.no_grad()

@@ -6,6 +6,11 @@ random other place could be a neighbour sharing streets and POIs; a context from
 trivial ways (alphabet of names, coordinate range). So each city's places are sorted by (lon, lat) and place i
 gets the context of place (i + n/2) mod n of the same city: a derangement that pairs places about half the city's
 east-west extent apart. The pairing depends only on the data, so it is the same on every machine and rerun.
+
+Only a view's graph (a context centred on a view's image node) is swapped. An item whose context is centred on
+a street, POI or area node is that node: a geolocation candidate is a street with its one-node graph. Its graph
+is its identity, not its surroundings, so it is kept; swapping it by its nearest place would hand the positive
+candidate the very graph the query was given, and the probe would measure nothing.
 """
 
 from __future__ import annotations
@@ -14,26 +19,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ugcore.errors import DataError
-from ugcore.geo import EARTH_RADIUS_M, haversine_m
+from ugcore.geo import haversine_m
 
 
 @dataclass
 class OtherPlaceGraphs:
-    """Maps an item's graph context (centre first) to the context of its partner place."""
+    """Maps a view's graph context (centre first) to the context of its partner place."""
 
     contexts: list[list[str]]  # one representative context per place
     partner: np.ndarray  # place index -> partner place index
     by_centre: dict[str, int]  # a view's centre node id -> its place
-    tree: cKDTree  # places in a local equirectangular frame, for centres that are not a view's
     lonlat: np.ndarray  # (P, 2) place coordinates
-    node_lonlat: object  # the graph store's (N, 2) node coordinates, indexed through node_index
-    node_index: dict[str, int]
 
     @classmethod
-    def from_views(cls, views, node_index: dict[str, int], node_lonlat) -> OtherPlaceGraphs:
+    def from_views(cls, views) -> OtherPlaceGraphs:
         """views: a DataFrame with image_id, city, lon, lat and graph_context (UGData's views table)."""
         v = views[views["graph_context"].map(len) > 0][["image_id", "city", "lon", "lat", "graph_context"]]
         v = v.sort_values("image_id", kind="stable")
@@ -49,40 +50,23 @@ class OtherPlaceGraphs:
             partner[rows] = np.roll(rows, -(len(rows) // 2))
         index = {k: i for i, k in enumerate(places["_place"])}
         by_centre = {g[0]: index[k] for g, k in zip(v["graph_context"], v["_place"], strict=True)}
-        lonlat = places[["lon", "lat"]].to_numpy(np.float64)
         return cls(contexts=[list(g) for g in places["graph_context"]], partner=partner, by_centre=by_centre,
-                   tree=cKDTree(_xy(lonlat)), lonlat=lonlat, node_lonlat=node_lonlat, node_index=node_index)
+                   lonlat=places[["lon", "lat"]].to_numpy(np.float64))
 
     @classmethod
-    def from_data(cls, data_dir: str, store) -> OtherPlaceGraphs:
-        """From a UGData folder and its already loaded GraphStore (uge.graph_data)."""
+    def from_data(cls, data_dir: str) -> OtherPlaceGraphs:
+        """From a UGData folder (its views table, every split)."""
         import ugdata
 
-        views = ugdata.load(data_dir).views()
-        views = views.to_pandas() if hasattr(views, "to_pandas") else views
-        return cls.from_views(views, store.index, store.lonlat.numpy())
-
-    def place_of(self, centre: str) -> int:
-        i = self.by_centre.get(centre)
-        if i is not None:
-            return i
-        j = self.node_index.get(centre)
-        if j is None:
-            raise DataError(f"graph context centre '{centre}' is not in the graph node table")
-        return int(self.tree.query(_xy(np.asarray(self.node_lonlat[j], np.float64)[None]))[1][0])
+        return cls.from_views(ugdata.load(data_dir).views())
 
     def swap(self, context: Sequence[str]) -> list[str]:
-        """The partner place's context for this context (decided by its centre, context[0])."""
-        return list(self.contexts[self.partner[self.place_of(context[0])]])
+        """The partner place's context for a view's context (found by its centre, context[0]); any other
+        context (centred on a street, POI or area node) unchanged."""
+        i = self.by_centre.get(context[0])
+        return list(context) if i is None else list(self.contexts[self.partner[i]])
 
     def distances_m(self) -> np.ndarray:
         """Metres between each place and its partner (what "another place" means here, for reports)."""
         p = self.lonlat[self.partner]
         return haversine_m(self.lonlat[:, 1], self.lonlat[:, 0], p[:, 1], p[:, 0])
-
-
-def _xy(lonlat: np.ndarray) -> np.ndarray:
-    """Lon/lat to a metre-scaled plane per point (cos of its own latitude): nearest-place lookup only, where
-    places are metres to kilometres apart and cities are far apart, so the distortion never changes the answer."""
-    lat = np.radians(lonlat[:, 1])
-    return np.column_stack([np.radians(lonlat[:, 0]) * np.cos(lat), np.radians(lonlat[:, 1])]) * EARTH_RADIUS_M

@@ -87,21 +87,20 @@ def test_other_place_pairs_far_places_of_the_same_city():
             for h in ("f", "b"):  # two headings of one place share its coordinates
                 iid = f"{city}{i}{h}"
                 rows.append((iid, city, lon0 + 0.002 * i, 50.0, [f"image/{iid}", f"street/{city}{i}"]))
-    node_index = {f"image/{r[0]}": k for k, r in enumerate(rows)}
-    node_index["poi/x"] = len(rows)
-    node_lonlat = np.array([[r[2], r[3]] for r in rows] + [[-69.9899, 50.0]])
-    g = OtherPlaceGraphs.from_views(_views(rows), node_index, node_lonlat)
+    g = OtherPlaceGraphs.from_views(_views(rows))
     assert len(g.contexts) == 12
     assert not np.any(g.partner == np.arange(12))  # a derangement: no place keeps its own graph
     for k, c in enumerate(g.contexts):
         assert c[1][7] == g.contexts[g.partner[k]][1][7]  # the partner is in the same city
     assert g.distances_m().min() > 3 * 0.002 * 111_000 * np.cos(np.radians(50)) * 0.99  # half the city away
-    # both headings of a place get the same partner; a centre that is no view's goes by its nearest place
-    assert g.swap(["image/a0f"]) == g.swap(["image/a0b"]) == ["image/a3b", "street/a3"]  # the smallest image_id
-    assert g.swap(["poi/x", "street/b0"]) == g.swap(["image/b5f"]) == ["image/b2b", "street/b2"]
+    # both headings of a place get the same partner (the context of its smallest image_id)
+    assert g.swap(["image/a0f"]) == g.swap(["image/a0b"]) == ["image/a3b", "street/a3"]
+    assert g.swap(["image/b5f", "street/b5"]) == ["image/b2b", "street/b2"]
+    # a context centred on a street or POI node (a geolocation candidate) is that node: kept
+    assert g.swap(["street/b0"]) == ["street/b0"] and g.swap(["poi/x", "street/b0"]) == ["poi/x", "street/b0"]
     # deterministic: the row order of the views table does not matter
     shuffled = _views(rows).sample(frac=1.0, random_state=3)
-    h = OtherPlaceGraphs.from_views(shuffled, node_index, node_lonlat)
+    h = OtherPlaceGraphs.from_views(shuffled)
     assert h.contexts == g.contexts and np.array_equal(h.partner, g.partner)
 
 
@@ -111,4 +110,4 @@ def test_other_place_needs_two_places_per_city():
     rows = [("a0", "a", 10.0, 50.0, ["image/a0"]), ("b0", "b", 11.0, 50.0, ["image/b0"]),
             ("b1", "b", 11.1, 50.0, ["image/b1"])]
     with pytest.raises(DataError, match="city 'a'"):
-        OtherPlaceGraphs.from_views(_views(rows), {}, np.zeros((0, 2)))
+        OtherPlaceGraphs.from_views(_views(rows))
