@@ -350,9 +350,12 @@ def report(out: dict) -> str:
             lines.append(f"| {model} | {task} | {s['mean']:.3f} | {sd} | {per} |")
     lines += ["", "## Claims (paired over the same queries; difference = a - b)", ""]
     for c in out["claims"]:
-        verdict = ("holds" if c["holds_pooled"] else "does NOT hold") + " on the seed-averaged scores; " + (
-            "holds" if c["holds_every_seed"] else "does not hold") + " in every seed"
-        lines.append(f"**({c['claim']}) {c['a']} > {c['b']}**: {verdict}")
+        if c["claim"] == "d":  # an ablation row: what the ablated part adds, no threshold to pass
+            lines.append(f"**(d) {c['a']} - {c['b']}** (what the ablated part adds; seeds {[s['seed'] for s in c['per_seed']]})")
+        else:
+            verdict = ("holds" if c["holds_pooled"] else "does NOT hold") + " on the seed-averaged scores (p < .05); " + (
+                "holds" if c["holds_every_seed"] else "does not hold") + " in every seed"
+            lines.append(f"**({c['claim']}) {c['a']} > {c['b']}**: {verdict}")
         lines.append("")
         lines.append("| task | seeds | a | b | difference [95% CI] | p |")
         lines.append("|---|---|---:|---:|---|---:|")
