@@ -134,7 +134,7 @@ def soft_token_collapse(ckpt: Path, data: Path, n_items: int = 200) -> dict[str,
             mean_offdiag_cos(feats), "n_nodes": int(len(np.unique(gb.node_idx.numpy()))), "n_items": len(ctxs)}
 
 
-def other_place_distances(ckpt: Path, data: Path) -> dict[str, float]:
+def other_place_distances(data: Path) -> dict[str, float]:
     """How far "another place" is: metres between each test place and the place whose graph it is given."""
     import numpy as np
 
@@ -186,7 +186,7 @@ def one_seed(args, data: Path, work: Path, seed: int, s1_cfg: Path, s2_cfg: Path
     return {"seed": seed, "folders": {k: str(v) for k, v in folders.items()},
             "scores": {k: main_scores(v) for k, v in folders.items()}, "timings": timings,
             "collapse": soft_token_collapse(ckpts["stage2"], data), "val_curves": curves,
-            "other_place": other_place_distances(ckpts["stage2"], data)}
+            "other_place": other_place_distances(data)}
 
 
 def pooled_compare(folders_a: list[Path], folders_b: list[Path], tasks: list[str], seed: int = 0) -> list[dict]:
