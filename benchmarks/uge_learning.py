@@ -67,6 +67,26 @@ def train_stage(cfg_path: Path, overrides: list[str]) -> Path:
     return Path(train(load_config(cfg_path, overrides)))
 
 
+def reuse_stage1(ckpt: Path, cfg_path: Path, overrides: list[str]) -> Path:
+    """A finished stage-1 checkpoint of an earlier run (--stage1-from), after checking that its saved config is
+    the one this run would train with (output folder aside): training is seeded and deterministic, so only
+    stage 2 is then retrained and everything is still scored by this run's code."""
+    import yaml
+
+    from uge.config import load_config
+
+    if not (ckpt / "config.yaml").is_file():
+        raise SystemExit(f"--stage1-from: no stage-1 checkpoint at {ckpt} (expected WORK/seedN/s1/final)")
+    want = load_config(cfg_path, overrides).model_dump(mode="json")
+    have = yaml.safe_load((ckpt / "config.yaml").read_text())
+    for d in (want, have):
+        d["train"].pop("output_dir", None)
+    if want != have:
+        diff = sorted(f"{sec}.{k}" for sec in want for k in want[sec] if have.get(sec, {}).get(k) != want[sec][k])
+        raise SystemExit(f"--stage1-from: {ckpt} was trained with another config (differs in {', '.join(diff)})")
+    return ckpt
+
+
 def untrained_embedder(cfg_path: Path, overrides: list[str], name: str):
     """The backbone with a fresh LoRA (B = 0, so its output is the base model's) and the seed's fresh head."""
     from uge.backbone import load_adapter
@@ -117,7 +137,7 @@ def soft_token_collapse(ckpt: Path, data: Path, n_items: int = 200) -> dict[str,
     emb = load_checkpoint(str(ckpt), device="cpu")
     views = ugdata.load(data).views("test").head(n_items)
     ctxs = [list(g) for g in views.graph_context if len(g)]
-    emb._use_store(str(data))
+    emb.use_graph_store(str(data))
     model = emb.model
     with torch.no_grad():
         toks, _sizes = model.graph_tokens(ctxs)
@@ -132,6 +152,54 @@ def soft_token_collapse(ckpt: Path, data: Path, n_items: int = 200) -> dict[str,
 
     return {"node_pairwise_cosine": mean_offdiag_cos(toks), "node_text_feature_pairwise_cosine":
             mean_offdiag_cos(feats), "n_nodes": int(len(np.unique(gb.node_idx.numpy()))), "n_items": len(ctxs)}
+
+
+def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2image", top: int = 3) -> dict:
+    """What the graph's node texts alone can tell, with no training: each test query (a caption) ranks its
+    candidates by the mean of the `top` largest cosines between the frozen MiniLM sentence embedding of the
+    caption and those of the candidate's graph nodes (the first graph.max_nodes of its context, as the encoder
+    sees them; the view's own image node left out: its text names only the image id). Candidates of one place
+    share one graph, so they tie; ties are scored by ugcore.ranking's expected-value rule. hit@1 here is the
+    task's main score computed from graph text alone; place@1 is whether the top graph is the positive's place.
+    A reference for claim (b): how much the graph could add, if stage 2 learnt to match names."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    import ugdata
+    from ugcore.ranking import prob_within, tie_counts
+    from uge.backbone import load_adapter
+    from uge.config import load_config
+    from uge.graph_data import GraphStore
+
+    cfg = load_config(s2_cfg, [f"data.path={data}"])
+    adapter = load_adapter(cfg.backbone, device="cpu")
+    d = ugdata.load(data)
+    store = GraphStore(d.nodes, d.edges)
+    q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
+    q = q[q["split"] == "test"].reset_index(drop=True)
+    corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
+    ctx = {doc: store.indices(corpus.at[doc, "graph_context"], cfg.graph.max_nodes)[1:]
+           for doc in sorted({c for cs in q["candidate_ids"] for c in cs})}
+    nodes = np.unique(np.concatenate(list(ctx.values())))
+    with torch.no_grad():
+        feat = torch.nn.functional.normalize(adapter.node_text_features(
+            [store.texts[i] for i in nodes], cfg.graph.node_text_max_tokens), dim=-1).numpy()
+        cap = torch.nn.functional.normalize(adapter.node_text_features(
+            list(q["text"]), cfg.backbone.max_length), dim=-1).numpy()
+    row = {n: i for i, n in enumerate(nodes)}
+    hit, place = [], []
+    for i, r in q.iterrows():
+        cands = list(r["candidate_ids"])
+        s = np.array([np.sort(feat[[row[n] for n in ctx[c]]] @ cap[i])[-top:].mean() for c in cands])
+        pos = cands.index(r["positive_ids"][0])
+        better, tied = tie_counts(s[None], s[pos : pos + 1])
+        hit.append(float(prob_within(better, tied, 1)[0]))
+        place.append(float(cands[int(np.argmax(s))].rsplit("-", 1)[0] == cands[pos].rsplit("-", 1)[0]))
+    n_places = float(np.mean([len({c.rsplit("-", 1)[0] for c in cs}) for cs in q["candidate_ids"]]))
+    return {"task": task, "n_queries": len(q), "score": f"mean of the top {top} caption-node cosines",
+            "hit@1": float(np.mean(hit)), "place@1": float(np.mean(place)), "places_per_query": n_places,
+            "chance_hit@1": 1 / 25, "chance_place@1": 1 / n_places}
 
 
 def other_place_distances(data: Path) -> dict[str, float]:
@@ -161,7 +229,11 @@ def one_seed(args, data: Path, work: Path, seed: int, s1_cfg: Path, s2_cfg: Path
         data, plain, work / "res" / "untrained", args.eval_batch)
     timings["untrained_eval_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    s1 = train_stage(s1_cfg, [*base, *st1, f"train.output_dir={work / 's1'}"])
+    s1_over = [*base, *st1, f"train.output_dir={work / 's1'}"]
+    if args.stage1_from:
+        s1 = reuse_stage1(Path(args.stage1_from) / f"seed{seed}" / "s1" / "final", s1_cfg, s1_over)
+    else:
+        s1 = train_stage(s1_cfg, s1_over)
     timings["stage1_train_s"] = time.perf_counter() - t
     ablate = not args.no_ablations and (args.ablation_seeds is None or seed in args.ablation_seeds)
     runs = {"stage2": []} | (ABLATIONS if ablate else {})
@@ -194,6 +266,7 @@ def pooled_compare(folders_a: list[Path], folders_b: list[Path], tasks: list[str
     import numpy as np
     import pandas as pd
 
+    from ugbench.compare import split_scores
     from ugbench.evaluation import per_query_path
     from ugbench.stats import paired_test
 
@@ -204,8 +277,7 @@ def pooled_compare(folders_a: list[Path], folders_b: list[Path], tasks: list[str
             if not p.is_file():
                 return None
             main = json.loads(p.read_text())["task"]["main_score"]
-            q = pd.read_parquet(per_query_path(p))
-            series.append(q[q["split"] == "test"].set_index("query_id")[main])
+            series.append(split_scores(pd.read_parquet(per_query_path(p)), main, "test"))
         return pd.concat(series, axis=1).mean(axis=1)
 
     rows = []
@@ -292,6 +364,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for both stages' configs")
     ap.add_argument("--no-ablations", action="store_true", help="skip the three ablation trainings")
     ap.add_argument("--ablation-seeds", default=None, help="train the ablations for these seeds only (default: all)")
+    ap.add_argument("--stage1-from", default=None, metavar="WORK",
+                    help="reuse the stage-1 checkpoints WORK/seedN/s1/final of an earlier run's --work, checked to "
+                         "have this run's stage-1 config (retrains stage 2 only; every model is re-scored)")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "uge_learning"),
@@ -316,7 +391,7 @@ def main(argv: list[str] | None = None) -> dict:
     manifest = json.loads((data / "manifest.json").read_text())
     out = {"benchmark": "uge_learning", "data": str(data), "data_fingerprint": manifest.get("fingerprint"),
            "data_config": manifest.get("config"), "git_commit": git_commit(), "seeds": seeds,
-           "steps1": args.steps1, "steps2": args.steps2, "overrides": args.override, "tasks": args.tasks,
+           "steps1": args.steps1, "steps2": args.steps2, "stage1_from": args.stage1_from, "overrides": args.override, "tasks": args.tasks,
            "split": "test (held-out cities only)", "scores": summarise_scores(runs),
            "claims": test_claims(runs, args.tasks), "collapse": [r["collapse"] for r in runs],
            "other_place": runs[0]["other_place"], "val_curves": {r["seed"]: r["val_curves"] for r in runs},

@@ -39,6 +39,12 @@ def _model_dir(path: Path) -> Path:
     return dirs[0]
 
 
+def split_scores(per_query, main: str, split: str):
+    """One split's per-query values of a task's main score (a per-query table of `ugbench evaluate`), indexed
+    by query id: what a paired test matches A's and B's queries on."""
+    return per_query[per_query["split"] == split].dropna(subset=[main]).set_index("query_id")[main]
+
+
 def compare(a: Path, b: Path, *, seed: int = 0, splits: list[str] | None = None) -> dict:
     import pandas as pd
 
@@ -71,8 +77,7 @@ def compare(a: Path, b: Path, *, seed: int = 0, splits: list[str] | None = None)
         for split in sorted(set(xa.scores) & set(xb.scores)):
             if splits and split not in splits:
                 continue
-            sa = ta[ta["split"] == split].dropna(subset=[main]).set_index("query_id")[main]
-            sb = tb[tb["split"] == split].dropna(subset=[main]).set_index("query_id")[main]
+            sa, sb = split_scores(ta, main, split), split_scores(tb, main, split)
             if set(sa.index) != set(sb.index) or sa.index.has_duplicates:
                 raise UserError(f"task '{task}' split '{split}': the per-query files {qa} and {qb} do not hold the "
                                 "same queries; re-run `ugbench evaluate --overwrite` for both")

@@ -152,10 +152,11 @@ def check_same_backbone(ckpt_cfg: UGEConfig, cfg: UGEConfig, what: str, path: Pa
                         f"config has r={cfg.lora.r} (enabled={cfg.lora.enabled}); make them agree")
 
 
-def load_model_weights(model, path: Path, *, strict_heads: bool = True) -> None:
+def load_model_weights(model, path: Path, *, strict_heads: bool = True, projection: bool = True) -> None:
     """Load LoRA + heads from a checkpoint into a model built from a compatible config.
 
     strict_heads=False (stage-1 -> stage-2 init): the stage-1 checkpoint has no graph encoder.
+    projection=False: keep the model's own (fresh) projection head (train.init_projection).
     """
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -181,7 +182,7 @@ def load_model_weights(model, path: Path, *, strict_heads: bool = True) -> None:
                             f"(e.g. {missing_lora[0]}); it does not match the backbone or LoRA config")
     heads = load_file(str(path / HEADS))
     for prefix, mod in (("proj.", model.proj), ("temperature.", model.temperature), ("graph_encoder.", model.graph_encoder)):
-        if mod is None:
+        if mod is None or (prefix == "proj." and not projection):
             continue
         part = {k[len(prefix):]: v for k, v in heads.items() if k.startswith(prefix)}
         if not part and not strict_heads:

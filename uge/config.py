@@ -164,6 +164,11 @@ class TrainConfig(_Strict):
     resume_from: str | None = None  # "latest" or a checkpoint dir
     init_adapter: str | None = None  # stage 2: the stage-1 checkpoint to start from
     stage2_only: bool = False  # ablation: stage 2 without a stage-1 adapter
+    # Stage 2: also take the stage-1 projection head from init_adapter (false: LoRA and trained modules only, the
+    # head starts fresh from the seed). Why a fresh head: stage 1 sees no place names in any image, so its head
+    # learns to project the names out of the caption embedding; a stage 2 that starts from it cannot match the
+    # graph's node names to captions that no longer carry them (measured: see configs/uge/minilm-vlm-stage2.yaml).
+    init_projection: bool = True
     stop_after_steps: int | None = Field(None, ge=1)  # testing: exit (as if killed) after this many optimizer steps
     cpu: bool = False  # force CPU even where a GPU exists
 
@@ -201,10 +206,12 @@ class UGEConfig(_Strict):
         unknown = set(self.data.pair_types) - set(PAIR_TYPES)
         if unknown:
             raise ValueError(f"data.pair_types has unknown pair type(s) {sorted(unknown)}; known: {list(PAIR_TYPES)}")
+        if self.data.pair_types.get("graph_caption") and self.train.stage != 2:
+            raise ValueError("data.pair_types graph_caption needs train.stage=2 (its queries are graph soft tokens)")
         return self
 
 
-PAIR_TYPES = ("image_caption", "image_path", "text_image", "fusion_caption")
+PAIR_TYPES = ("image_caption", "image_path", "text_image", "fusion_caption", "graph_caption")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,12 @@ A training example is one query with its positives and spatial hard negatives. P
 - image_path:     image + instruction -> one spatial reasoning path from that view
 - text_image:     a StreetSem-style query text + instruction -> the street view image
 - fusion_caption: image + query text + instruction -> the caption
+- graph_caption:  the view's ego subgraph alone (graph soft tokens) + instruction -> the caption (stage 2 only).
+                  Why: images never show place names, so image -> caption training teaches the shared text side
+                  to drop the names from caption embeddings within a few steps, and then nothing rewards the
+                  graph tokens for carrying them (measured: docs/training.md). Graph-only queries must match
+                  captions by names, which keeps them in the caption embedding and trains the graph encoder to
+                  supply them.
 
 Hard negatives are the same kind of document for the view's `hard_negative_ids` (spatially near, not the
 same place). Every document has a key (e.g. "cap:<image_id>"): a query's positives are matched by key, so a
@@ -34,6 +40,7 @@ DEFAULT_INSTRUCTIONS = {
     "image_path": "Give a spatial reasoning path that starts at this street view.",
     "text_image": "Find the street view that matches this description.",
     "fusion_caption": "Given this street view and the request, describe its spatial context.",
+    "graph_caption": "Describe the spatial context of this place: streets, nearby places and surroundings.",
 }
 QUERY_FIELDS = ("atmosphere", "activity", "object", "geography", "creativity")
 STAGE2_COLUMNS = ("graph_context",)
@@ -152,6 +159,10 @@ class PairBuilder:
             q = Item(text=qtext, instruction=instr, key=f"qtext:{iid}")
             pos = [Item(image_id=iid, graph=self._graph(row), key=f"img:{iid}")]
             neg = [Item(image_id=str(n["image_id"]), graph=self._graph(n), key=f"img:{n['image_id']}") for n in negs]
+        elif kind == "graph_caption":
+            q = Item(instruction=instr, graph=self._graph(row), key=f"graph:{iid}")
+            pos = [Item(text=str(row["caption"]), key=f"cap:{iid}")]
+            neg = [Item(text=str(n["caption"]), key=f"cap:{n['image_id']}") for n in negs]
         else:  # fusion_caption
             q = Item(text=qtext, image_id=iid, instruction=instr, graph=self._graph(row), key=f"fus:{iid}")
             pos = [Item(text=str(row["caption"]), key=f"cap:{iid}")]

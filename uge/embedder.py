@@ -61,7 +61,9 @@ class UGEEmbedder:
             extra={"backbone": cfg.backbone.name_or_path, "stage": cfg.train.stage, "graph_mode": graph_mode},
         )
 
-    def _use_store(self, data_dir: str) -> None:
+    def use_graph_store(self, data_dir: str) -> None:
+        """Load (once) and switch to the graph of a UGData folder: encode() does this for each item's graph
+        context; a caller that reads the model's graph tokens directly (a probe) calls it first."""
         if data_dir == self._store_key:
             return
         if data_dir not in self._stores:
@@ -94,7 +96,7 @@ class UGEEmbedder:
             for it in chunk:
                 g = None
                 if graph_ok and it.graph is not None and it.graph.node_ids:
-                    self._use_store(it.graph.data_dir)
+                    self.use_graph_store(it.graph.data_dir)
                     g = list(it.graph.node_ids)
                     if self.graph_mode == "other":
                         g = self._other_place(it.graph.data_dir).swap(g)

@@ -220,7 +220,7 @@ class Trainer:
         adapter = load_adapter(cfg.backbone, device=str(self.accelerator.device))
         self.model = UGEModel(adapter, cfg, self.store)
         if self.init_from is not None:
-            load_model_weights(self.model, self.init_from, strict_heads=False)
+            load_model_weights(self.model, self.init_from, strict_heads=False, projection=cfg.train.init_projection)
         if cfg.train.stage == 2:  # before resume, which restores the fitted statistics
             self.model.fit_graph_text_norm()
         for p in self.model.parameters():  # trainable weights in fp32 (autocast does the bf16 compute)

@@ -44,3 +44,28 @@ def test_checkpoint_loads_through_ugbench_protocol(fake_data, tmp_path):
     # the graph context changes the embedding (the graph encoder is in use after loading)
     no_graph = loaded.encode([EncodeItem(image=items[0].image)], task_name="t", side="query", instruction="Find it.")
     assert not np.allclose(no_graph[0], after[0], atol=1e-4)
+
+
+def test_stage2_takes_or_refreshes_the_stage1_projection_head(fake_data, tmp_path):
+    """train.init_projection: stage 2 starts from stage 1's LoRA and, by default, its projection head; with
+    false, from a fresh head drawn from the seed."""
+    import torch
+    from safetensors.torch import load_file
+
+    def cfg(out, **train):
+        raw = standin_config(fake_data, out, train={"max_steps": 2, **train})
+        raw["backbone"] = {"name_or_path": "tiny-qwen2-vl", "gradient_checkpointing": False, "max_length": 32}
+        raw["embedding"] = {"projection_dim": 24}
+        return config_from_dict(raw)
+
+    s1 = Trainer(cfg(tmp_path / "s1")).run()
+    fresh = {}
+    for keep in (True, False):
+        t = Trainer(cfg(tmp_path / f"s2-{keep}", stage=2, init_adapter=str(s1), init_projection=keep))
+        t.build()
+        fresh[keep] = t.model.proj.weight.detach().clone()
+        lora = {n: p.detach().clone() for n, p in t.model.lm.named_parameters() if "lora_B" in n}
+        assert lora and all(bool(p.abs().sum() > 0) for p in lora.values())  # stage 1's LoRA either way
+    s1_proj = load_file(str(s1 / "uge_heads.safetensors"))["proj.weight"]
+    torch.testing.assert_close(fresh[True], s1_proj)
+    assert not torch.allclose(fresh[False], s1_proj)

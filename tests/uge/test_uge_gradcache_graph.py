@@ -7,6 +7,7 @@ import torch
 from conftest import standin_config
 
 import ugdata
+from ugcore.errors import UserError
 from uge.config import config_from_dict
 from uge.data import PairBuilder
 from uge.gradcache import gradcache_step
@@ -226,3 +227,33 @@ def test_node_text_standardisation_is_fitted_saved_and_restored(fake_data, tmp_p
     off = build("c", on=False)
     off.fit_graph_text_norm()
     assert not off.graph_encoder.text_mean.any()
+
+
+def test_graph_caption_pairs_are_graph_only_queries_that_train_the_graph_encoder(fake_data, tmp_path):
+    """data.pair_types graph_caption: the query is the view's ego subgraph alone (no image, no text), its
+    positive the caption, its hard negatives the neighbours' captions; the loss reaches the graph encoder
+    through the query alone. Stage 1 refuses it (no graph encoder)."""
+    raw = standin_config(fake_data, tmp_path, train={"stage": 2, "stage2_only": True})
+    raw["data"]["pair_types"] = {"graph_caption": 1.0}
+    cfg = config_from_dict(raw)
+    d = ugdata.load(fake_data)
+    views = d.views("train")
+    pb = PairBuilder(views, pair_types=cfg.data.pair_types, instructions={}, hard_negatives=1, max_positives=1,
+                     with_graph=True, seed=0)
+    ex = [pb.example(i, 0) for i in range(4)]
+    for i, e in enumerate(ex):
+        row = views.iloc[i]
+        assert e.query.image_id is None and e.query.text is None and e.query.graph == list(row.graph_context)
+        assert [p.text for p in e.positives] == [row.caption] and all(n.text for n in e.negatives)
+    from standin import StandinAdapter
+
+    torch.manual_seed(0)
+    model = UGEModel(StandinAdapter(), cfg, GraphStore(d.nodes, d.edges))
+    q, docs, pos, keys = flatten(ex, 1)
+    reps = model(to_inputs(q + docs, ImageCache(d)))
+    info_nce(reps[: len(q)], reps[len(q) :], pos, keys, model.temperature(), gather=False).loss.backward()
+    enc = [p.grad for n, p in model.named_parameters() if n.startswith("graph_encoder.") and p.grad is not None]
+    assert enc and any(bool(g.abs().sum() > 0) for g in enc)
+    raw["train"] = {**raw["train"], "stage": 1, "stage2_only": False}
+    with pytest.raises(UserError, match="graph_caption needs train.stage=2"):
+        config_from_dict(raw)
