@@ -202,6 +202,66 @@ def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2im
             "chance_hit@1": 1 / 25, "chance_place@1": 1 / n_places}
 
 
+def caption_name_probe(ckpt: Path | None, data: Path, task: str = "retrieval_caption2image") -> dict:
+    """Does a model's text side keep the place names? Each test query (a caption) ranks its candidates by the
+    cosine between its embedding and the embedding of a text listing the candidate's graph node names (the
+    distinct names among the first graph.max_nodes of its context, image node left out), both through the
+    model's own text side (LoRA and projection head). ckpt None: the frozen MiniLM sentence embedding (no LoRA,
+    no head), the reference. Near chance (.04) means the caption embedding no longer carries the names, so no
+    graph token can be matched to it by name."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    import ugdata
+    from ugcore.protocol import EncodeItem
+    from ugcore.ranking import prob_within, tie_counts
+    from uge.backbone import load_adapter
+    from uge.config import load_config
+    from uge.embedder import load_checkpoint
+
+    q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
+    q = q[q["split"] == "test"].reset_index(drop=True)
+    corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
+    names = ugdata.load(data).nodes.set_index("node_id")["name"]
+    cfg = load_config(ROOT / "configs/uge/minilm-vlm-stage2.yaml", [f"data.path={data}"])
+    docs = sorted({c for cs in q["candidate_ids"] for c in cs})
+
+    def name_text(doc: str) -> str:
+        out: list[str] = []
+        for g in list(corpus.at[doc, "graph_context"])[1 : cfg.graph.max_nodes]:
+            n = str(names.get(g) or "")
+            if n and n not in ("unnamed", "None", "nan") and n not in out:
+                out.append(n)
+        return ". ".join(out) or "unnamed"
+
+    if ckpt is None:
+        adapter = load_adapter(cfg.backbone, device="cpu")
+
+        def embed(texts: list[str]) -> np.ndarray:
+            with torch.no_grad():
+                return torch.nn.functional.normalize(adapter.node_text_features(texts, cfg.backbone.max_length),
+                                                     dim=-1).numpy()
+    else:
+        model = load_checkpoint(str(ckpt), device="cpu")
+
+        def embed(texts: list[str]) -> np.ndarray:
+            return model.encode([EncodeItem(text=t) for t in texts], task_name="caption-name-probe",
+                                side="document", batch_size=32)
+
+    cap, dv = embed(list(q["text"])), embed([name_text(d) for d in docs])
+    row = {d: i for i, d in enumerate(docs)}
+    hit = []
+    for i, r in q.iterrows():
+        cands = list(r["candidate_ids"])
+        s = dv[[row[c] for c in cands]] @ cap[i]
+        pos = cands.index(r["positive_ids"][0])
+        better, tied = tie_counts(s[None], s[pos : pos + 1])
+        hit.append(float(prob_within(better, tied, 1)[0]))
+    return {"model": "frozen MiniLM (no LoRA, no head)" if ckpt is None else str(ckpt), "task": task,
+            "n_queries": len(q), "hit@1": float(np.mean(hit)), "chance": 1 / 25}
+
+
 def other_place_distances(data: Path) -> dict[str, float]:
     """How far "another place" is: metres between each test place and the place whose graph it is given."""
     import numpy as np
@@ -240,7 +300,8 @@ def one_seed(args, data: Path, work: Path, seed: int, s1_cfg: Path, s2_cfg: Path
     ckpts = {"stage1": s1}
     for name, extra in runs.items():
         t = time.perf_counter()
-        ckpts[name] = train_stage(s2_cfg, [*base, *st2, *extra, f"train.output_dir={work / name}",
+        ckpts[name] = train_stage(s2_cfg, [*base, *st2, *args.stage2_override, *extra,
+                                           f"train.output_dir={work / name}",
                                            f"train.init_adapter={s1}"])
         timings[f"{name}_train_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -364,6 +425,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for both stages' configs")
     ap.add_argument("--no-ablations", action="store_true", help="skip the three ablation trainings")
     ap.add_argument("--ablation-seeds", default=None, help="train the ablations for these seeds only (default: all)")
+    ap.add_argument("--stage2-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="KEY=VALUE for the stage-2 config only (a stage-2 recipe; stage 1 stays reusable)")
+    ap.add_argument("--diagnose", default=None, metavar="CKPT,...",
+                    help="instead of training: the graph-text probe and the caption-name probe (frozen MiniLM and "
+                         "each checkpoint given), written to OUT_diagnosis.json")
     ap.add_argument("--stage1-from", default=None, metavar="WORK",
                     help="reuse the stage-1 checkpoints WORK/seedN/s1/final of an earlier run's --work, checked to "
                          "have this run's stage-1 config (retrains stage 2 only; every model is re-scored)")
@@ -380,6 +446,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
+    if args.diagnose is not None:
+        ckpts = [Path(c) for c in args.diagnose.split(",") if c]
+        diag = {"data": str(data), "git_commit": git_commit(),
+                "graph_text_probe": graph_text_probe(data, Path(args.stage2_config)),
+                "caption_name_probe": [caption_name_probe(c, data) for c in [None, *ckpts]]}
+        print(json.dumps(diag, indent=2))
+        out_path = Path(f"{args.out}_diagnosis.json")
+        tmp = out_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(diag, indent=2, sort_keys=True) + "\n")
+        tmp.replace(out_path)
+        return diag
     work = Path(args.work or tempfile.mkdtemp(prefix="uge_learning_"))
     s1_cfg, s2_cfg = Path(args.stage1_config), Path(args.stage2_config)
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -391,7 +468,8 @@ def main(argv: list[str] | None = None) -> dict:
     manifest = json.loads((data / "manifest.json").read_text())
     out = {"benchmark": "uge_learning", "data": str(data), "data_fingerprint": manifest.get("fingerprint"),
            "data_config": manifest.get("config"), "git_commit": git_commit(), "seeds": seeds,
-           "steps1": args.steps1, "steps2": args.steps2, "stage1_from": args.stage1_from, "overrides": args.override, "tasks": args.tasks,
+           "steps1": args.steps1, "steps2": args.steps2, "stage1_from": args.stage1_from, "overrides": args.override,
+           "stage2_overrides": args.stage2_override, "tasks": args.tasks,
            "split": "test (held-out cities only)", "scores": summarise_scores(runs),
            "claims": test_claims(runs, args.tasks), "collapse": [r["collapse"] for r in runs],
            "other_place": runs[0]["other_place"], "val_curves": {r["seed"]: r["val_curves"] for r in runs},
