@@ -26,6 +26,11 @@ permutation p-value), per training seed and on the seed-averaged per-query score
 north_vancouver=300 --max-queries 800 --out /tmp/ugl
     .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl --ablation-seeds 0     # seeds 0,1,2; ~1 h, 2 cores
     .venv/bin/python benchmarks/uge_learning.py --data D --seeds 0 --steps1 40 --steps2 20 --no-ablations
+    # a stage-2 recipe, reusing an earlier run's stage-1 checkpoints (checked to be this config's):
+    .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl --seeds 0 --no-ablations --stage1-from W \
+        --stage2-override loss.hard_negatives=3 --work W2 --out /tmp/recipe
+    # why (b) fails: graph text alone vs the captions, and whether a checkpoint's caption side keeps the names
+    .venv/bin/python benchmarks/uge_learning.py --data /tmp/ugl --diagnose W/seed0/s1/final,W/seed0/stage2/final
 
 The build above is UGBench 2.0's cities and training points with fewer held-out points (300 per city instead of
 1,100) and queries, because every model here is scored several times; the pinned build is the leaderboard's.
@@ -177,7 +182,7 @@ def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2im
     d = ugdata.load(data)
     store = GraphStore(d.nodes, d.edges)
     q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
-    q = q[q["split"] == "test"].reset_index(drop=True)
+    q = q[(q["split"] == "test") & (q["query_mode"] == "text")].reset_index(drop=True)  # a caption alone
     corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
     ctx = {doc: store.indices(corpus.at[doc, "graph_context"], cfg.graph.max_nodes)[1:]
            for doc in sorted({c for cs in q["candidate_ids"] for c in cs})}
@@ -221,7 +226,7 @@ def caption_name_probe(ckpt: Path | None, data: Path, task: str = "retrieval_cap
     from uge.embedder import load_checkpoint
 
     q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
-    q = q[q["split"] == "test"].reset_index(drop=True)
+    q = q[(q["split"] == "test") & (q["query_mode"] == "text")].reset_index(drop=True)  # a caption alone
     corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
     names = ugdata.load(data).nodes.set_index("node_id")["name"]
     cfg = load_config(ROOT / "configs/uge/minilm-vlm-stage2.yaml", [f"data.path={data}"])
