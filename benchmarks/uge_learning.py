@@ -159,6 +159,32 @@ def soft_token_collapse(ckpt: Path, data: Path, n_items: int = 200) -> dict[str,
             mean_offdiag_cos(feats), "n_nodes": int(len(np.unique(gb.node_idx.numpy()))), "n_items": len(ctxs)}
 
 
+def _caption_queries(data: Path, task: str):
+    """The test queries of a caption -> view task in text mode (a caption alone; fusion queries repeat the same
+    captions) and the task's corpus indexed by doc id: what both probes below rank."""
+    import pandas as pd
+
+    q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
+    q = q[(q["split"] == "test") & (q["query_mode"] == "text")].reset_index(drop=True)
+    return q, pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
+
+
+def _frozen_embed(adapter, texts: list[str], max_tokens: int):
+    """Unit-length frozen MiniLM sentence embeddings (the family's node-text features: no LoRA, no head)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.nn.functional.normalize(adapter.node_text_features(texts, max_tokens), dim=-1).numpy()
+
+
+def _hit_at_1(scores, pos: int) -> float:
+    """hit@1 of candidate `pos` under `scores` (one query), ties by ugcore.ranking's expected-value rule."""
+    from ugcore.ranking import prob_within, tie_counts
+
+    better, tied = tie_counts(scores[None], scores[pos : pos + 1])
+    return float(prob_within(better, tied, 1)[0])
+
+
 def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2image", top: int = 3) -> dict:
     """What the graph's node texts alone can tell, with no training: each test query (a caption) ranks its
     candidates by the mean of the `top` largest cosines between the frozen MiniLM sentence embedding of the
@@ -168,11 +194,8 @@ def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2im
     task's main score computed from graph text alone; place@1 is whether the top graph is the positive's place.
     A reference for claim (b): how much the graph could add, if stage 2 learnt to match names."""
     import numpy as np
-    import pandas as pd
-    import torch
 
     import ugdata
-    from ugcore.ranking import prob_within, tie_counts
     from uge.backbone import load_adapter
     from uge.config import load_config
     from uge.graph_data import GraphStore
@@ -181,25 +204,19 @@ def graph_text_probe(data: Path, s2_cfg: Path, task: str = "retrieval_caption2im
     adapter = load_adapter(cfg.backbone, device="cpu")
     d = ugdata.load(data)
     store = GraphStore(d.nodes, d.edges)
-    q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
-    q = q[(q["split"] == "test") & (q["query_mode"] == "text")].reset_index(drop=True)  # a caption alone
-    corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
+    q, corpus = _caption_queries(data, task)
     ctx = {doc: store.indices(corpus.at[doc, "graph_context"], cfg.graph.max_nodes)[1:]
            for doc in sorted({c for cs in q["candidate_ids"] for c in cs})}
     nodes = np.unique(np.concatenate(list(ctx.values())))
-    with torch.no_grad():
-        feat = torch.nn.functional.normalize(adapter.node_text_features(
-            [store.texts[i] for i in nodes], cfg.graph.node_text_max_tokens), dim=-1).numpy()
-        cap = torch.nn.functional.normalize(adapter.node_text_features(
-            list(q["text"]), cfg.backbone.max_length), dim=-1).numpy()
+    feat = _frozen_embed(adapter, [store.texts[i] for i in nodes], cfg.graph.node_text_max_tokens)
+    cap = _frozen_embed(adapter, list(q["text"]), cfg.backbone.max_length)
     row = {n: i for i, n in enumerate(nodes)}
     hit, place = [], []
     for i, r in q.iterrows():
         cands = list(r["candidate_ids"])
         s = np.array([np.sort(feat[[row[n] for n in ctx[c]]] @ cap[i])[-top:].mean() for c in cands])
         pos = cands.index(r["positive_ids"][0])
-        better, tied = tie_counts(s[None], s[pos : pos + 1])
-        hit.append(float(prob_within(better, tied, 1)[0]))
+        hit.append(_hit_at_1(s, pos))
         place.append(float(cands[int(np.argmax(s))].rsplit("-", 1)[0] == cands[pos].rsplit("-", 1)[0]))
     n_places = float(np.mean([len({c.rsplit("-", 1)[0] for c in cs}) for cs in q["candidate_ids"]]))
     return {"task": task, "n_queries": len(q), "score": f"mean of the top {top} caption-node cosines",
@@ -215,19 +232,14 @@ def caption_name_probe(ckpt: Path | None, data: Path, task: str = "retrieval_cap
     no head), the reference. Near chance (.04) means the caption embedding no longer carries the names, so no
     graph token can be matched to it by name."""
     import numpy as np
-    import pandas as pd
-    import torch
 
     import ugdata
     from ugcore.protocol import EncodeItem
-    from ugcore.ranking import prob_within, tie_counts
     from uge.backbone import load_adapter
     from uge.config import load_config
     from uge.embedder import load_checkpoint
 
-    q = pd.read_parquet(data / "tasks" / task / "queries.parquet")
-    q = q[(q["split"] == "test") & (q["query_mode"] == "text")].reset_index(drop=True)  # a caption alone
-    corpus = pd.read_parquet(data / "tasks" / task / "corpus.parquet").set_index("doc_id")
+    q, corpus = _caption_queries(data, task)
     names = ugdata.load(data).nodes.set_index("node_id")["name"]
     cfg = load_config(ROOT / "configs/uge/minilm-vlm-stage2.yaml", [f"data.path={data}"])
     docs = sorted({c for cs in q["candidate_ids"] for c in cs})
@@ -244,9 +256,7 @@ def caption_name_probe(ckpt: Path | None, data: Path, task: str = "retrieval_cap
         adapter = load_adapter(cfg.backbone, device="cpu")
 
         def embed(texts: list[str]) -> np.ndarray:
-            with torch.no_grad():
-                return torch.nn.functional.normalize(adapter.node_text_features(texts, cfg.backbone.max_length),
-                                                     dim=-1).numpy()
+            return _frozen_embed(adapter, texts, cfg.backbone.max_length)
     else:
         model = load_checkpoint(str(ckpt), device="cpu")
 
@@ -256,13 +266,8 @@ def caption_name_probe(ckpt: Path | None, data: Path, task: str = "retrieval_cap
 
     cap, dv = embed(list(q["text"])), embed([name_text(d) for d in docs])
     row = {d: i for i, d in enumerate(docs)}
-    hit = []
-    for i, r in q.iterrows():
-        cands = list(r["candidate_ids"])
-        s = dv[[row[c] for c in cands]] @ cap[i]
-        pos = cands.index(r["positive_ids"][0])
-        better, tied = tie_counts(s[None], s[pos : pos + 1])
-        hit.append(float(prob_within(better, tied, 1)[0]))
+    hit = [_hit_at_1(dv[[row[c] for c in r["candidate_ids"]]] @ cap[i], list(r["candidate_ids"]).index(r["positive_ids"][0]))
+           for i, r in q.iterrows()]
     return {"model": "frozen MiniLM (no LoRA, no head)" if ckpt is None else str(ckpt), "task": task,
             "n_queries": len(q), "hit@1": float(np.mean(hit)), "chance": 1 / 25}
 

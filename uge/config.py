@@ -165,9 +165,9 @@ class TrainConfig(_Strict):
     init_adapter: str | None = None  # stage 2: the stage-1 checkpoint to start from
     stage2_only: bool = False  # ablation: stage 2 without a stage-1 adapter
     # Stage 2: also take the stage-1 projection head from init_adapter (false: LoRA and trained modules only, the
-    # head starts fresh from the seed). Why a fresh head: stage 1 sees no place names in any image, so its head
-    # learns to project the names out of the caption embedding; a stage 2 that starts from it cannot match the
-    # graph's node names to captions that no longer carry them (measured: see configs/uge/minilm-vlm-stage2.yaml).
+    # head starts fresh from the seed). Why the option: stage 1 sees no place name in any image and trains the
+    # names out of the caption embedding, which leaves the graph's node names nothing to match; a fresh head was
+    # tried as a remedy and did not bring them back on MiniLM-VLM (docs/training.md, "Why (b) fails").
     init_projection: bool = True
     stop_after_steps: int | None = Field(None, ge=1)  # testing: exit (as if killed) after this many optimizer steps
     cpu: bool = False  # force CPU even where a GPU exists

@@ -10,9 +10,9 @@ A training example is one query with its positives and spatial hard negatives. P
 - graph_caption:  the view's ego subgraph alone (graph soft tokens) + instruction -> the caption (stage 2 only).
                   Why: images never show place names, so image -> caption training teaches the shared text side
                   to drop the names from caption embeddings within a few steps, and then nothing rewards the
-                  graph tokens for carrying them (measured: docs/training.md). Graph-only queries must match
-                  captions by names, which keeps them in the caption embedding and trains the graph encoder to
-                  supply them.
+                  graph tokens for carrying them (measured: docs/training.md). Graph-only queries can match
+                  captions only by what the graph holds (names above all), so they reward both sides for keeping
+                  it; on MiniLM-VLM, 100 stage-2 steps with half the pairs graph-only did not bring the names back.
 
 Hard negatives are the same kind of document for the view's `hard_negative_ids` (spatially near, not the
 same place). Every document has a key (e.g. "cap:<image_id>"): a query's positives are matched by key, so a
